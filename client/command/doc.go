@@ -1,0 +1,30 @@
+// Package command implements permitctl, the service-hall clerk's command
+// line for a permitd node, as a cobra command tree.
+//
+// # Structure
+//
+// NewRoot builds the tree; each subcommand lives in its own file with an
+// options struct, an addFlags method and a run method used as RunE. Commands
+// never format output themselves: they hand responses to the printer chosen
+// once from --output (printer_table.go, printer_json.go), which writes to
+// cmd.OutOrStdout() and cmd.ErrOrStderr().
+//
+// # Testing
+//
+// Every call of NewRoot builds a fresh tree with no shared state, so a test
+// can run the whole CLI against a node:
+//
+//	root := command.NewRoot()
+//	root.SetArgs([]string{"--server", addr, "show", id})
+//	root.SetIn(stdin)
+//	root.SetOut(&stdout)
+//	root.SetErr(&stderr)
+//	err := root.ExecuteContext(ctx)
+//	status := command.ExitCode(err)
+//
+// # Exit status
+//
+// ExitCode maps the error the root returns to the process exit status: 0
+// success, 1 failure, 2 usage error, 3 a verification whose verdict is not
+// VALID.
+package command

@@ -1,0 +1,88 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/yrd-epermit/epermit/client"
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// listOptions are the options of the list command.
+type listOptions struct {
+	global    *globalOptions
+	citizenID string
+	status    epermitv1.PermitStatus
+	pageSize  int32
+	pageToken string
+	all       bool
+}
+
+// newListCommand returns the list command.
+func newListCommand(g *globalOptions) *cobra.Command {
+	o := &listOptions{global: g}
+	cmd := &cobra.Command{
+		Use:   "list [--citizen-id ID] [--status STATUS] [--page-size N] [--page-token T] [--all]",
+		Short: "List permits, one page at a time or all",
+		Long: `List the node's permits in permit id order, optionally only those of one
+citizen or in one status, one page at a time.
+
+The table shows the citizen id with characters 7 to 14 (the date of birth)
+masked; -o json shows the node's response unmasked. When there are more
+permits, the table mode prints the token of the next page on standard error
+and JSON carries it as next_page_token; --all follows the pages to the end.`,
+		Example: `  permitctl list --status suspended
+  permitctl list --citizen-id 110101199003074514
+  permitctl list --all -o json`,
+		Args: exactArgs(),
+		RunE: o.run,
+	}
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+// addFlags defines the flags of list on fs.
+func (o *listOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.citizenID, "citizen-id", "", "only the permits of this citizen `id` number")
+	fs.Var(enumFlag[epermitv1.PermitStatus]{target: &o.status, typ: "status"}, "status",
+		"only permits in this `status`: "+strings.Join(enumWords[epermitv1.PermitStatus](), ", "))
+	fs.Int32Var(&o.pageSize, "page-size", 0, "`N` permits per page, 1-500; the node's default (50) when not given")
+	fs.StringVar(&o.pageToken, "page-token", "", "continue from this `token`, printed by the previous page")
+	fs.BoolVar(&o.all, "all", false, "follow the pages to the end and print every permit")
+}
+
+// run lists the permits and prints them.
+func (o *listOptions) run(cmd *cobra.Command, _ []string) error {
+	if o.pageSize < 0 {
+		return usagef(cmd, "--page-size must not be negative")
+	}
+	req := &epermitv1.ListPermitsRequest{
+		CitizenId: o.citizenID,
+		Status:    o.status,
+		PageSize:  o.pageSize,
+		PageToken: o.pageToken,
+	}
+	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+		list := &epermitv1.ListPermitsResponse{}
+		for {
+			resp, err := c.Permits.ListPermits(ctx, req)
+			if err != nil {
+				return err
+			}
+			list.Permits = append(list.Permits, resp.GetPermits()...)
+			list.NextPageToken = resp.GetNextPageToken()
+			if !o.all || list.NextPageToken == "" {
+				break
+			}
+			if list.NextPageToken == req.PageToken {
+				return errors.New("the node returned the same page token twice; stopping")
+			}
+			req.PageToken = list.NextPageToken
+		}
+		return o.global.printer.Permits(list)
+	})
+}

@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/yrd-epermit/epermit/citizenid"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// callers is the number of concurrent clients in the node benchmarks.
+const callers = 50
+
+// BenchmarkNode measures a real node over loopback gRPC at 50 concurrent
+// callers, side by side in one run: the health check (the gRPC ceiling),
+// VerifyPermit by id and by credential, GetPermit, and IssuePermit with
+// durable (fsync'd) bbolt commits. Each reports calls/s, p50 and p99.
+func BenchmarkNode(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Data = b.TempDir()
+	n, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go n.Serve()
+	defer n.Shutdown(context.Background())
+
+	// A few connections, as a load balancer or several clerk machines would.
+	var conns []*grpc.ClientConn
+	for range 4 {
+		c, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	permits := func(i int) epermitv1.PermitServiceClient { return epermitv1.NewPermitServiceClient(conns[i%len(conns)]) }
+	health := func(i int) healthpb.HealthClient { return healthpb.NewHealthClient(conns[i%len(conns)]) }
+
+	ids := citizenid.NewGenerator(2026)
+	var seq atomic.Int64
+	issueReq := func() *epermitv1.IssuePermitRequest {
+		return &epermitv1.IssuePermitRequest{
+			RequestId: fmt.Sprintf("bench-%d", seq.Add(1)),
+			Holder: &epermitv1.Holder{Name: "测试者丙", CitizenId: ids.Next(), Ethnicity: "汉",
+				HukouAddress: "安徽省阜阳市测试县测试镇5号"},
+			ResidenceAddress: "浙江省绍兴市上虞区百官街道测试路8号",
+		}
+	}
+	// Permits to read and verify.
+	var seeded []*epermitv1.IssuePermitResponse
+	for i := range 1000 {
+		resp, err := permits(i).IssuePermit(context.Background(), issueReq())
+		if err != nil {
+			b.Fatal(err)
+		}
+		seeded = append(seeded, resp)
+	}
+	ctx := context.Background()
+
+	b.Run("HealthCheck", func(b *testing.B) {
+		atConcurrency(b, func(i int) error {
+			_, err := health(i).Check(ctx, &healthpb.HealthCheckRequest{})
+			return err
+		})
+	})
+	b.Run("VerifyByID", func(b *testing.B) {
+		atConcurrency(b, func(i int) error {
+			resp, err := permits(i).VerifyPermit(ctx, &epermitv1.VerifyPermitRequest{
+				Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: seeded[i%len(seeded)].Permit.Id}})
+			return verdict(resp, err)
+		})
+	})
+	b.Run("VerifyByCredential", func(b *testing.B) {
+		atConcurrency(b, func(i int) error {
+			resp, err := permits(i).VerifyPermit(ctx, &epermitv1.VerifyPermitRequest{
+				Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: seeded[i%len(seeded)].Credential.Text}})
+			return verdict(resp, err)
+		})
+	})
+	b.Run("GetPermit", func(b *testing.B) {
+		atConcurrency(b, func(i int) error {
+			_, err := permits(i).GetPermit(ctx, &epermitv1.GetPermitRequest{PermitId: seeded[i%len(seeded)].Permit.Id})
+			return err
+		})
+	})
+	b.Run("IssuePermit", func(b *testing.B) {
+		reqs := make([]*epermitv1.IssuePermitRequest, b.N)
+		for i := range reqs {
+			reqs[i] = issueReq()
+		}
+		atConcurrency(b, func(i int) error {
+			_, err := permits(i).IssuePermit(ctx, reqs[i])
+			return err
+		})
+	})
+}
+
+func verdict(resp *epermitv1.VerifyPermitResponse, err error) error {
+	if err == nil && resp.Verdict != epermitv1.Verdict_VERDICT_VALID {
+		err = fmt.Errorf("verdict %v: %v", resp.Verdict, resp.Findings)
+	}
+	return err
+}
+
+// atConcurrency makes b.N calls from 50 goroutines and reports calls/s and
+// the p50 and p99 latency in microseconds.
+func atConcurrency(b *testing.B, call func(i int) error) {
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				t0 := time.Now()
+				if err := call(i); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(lat[b.N/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[b.N*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(0, "ns/op")
+}

@@ -1,0 +1,189 @@
+package node
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/yrd-epermit/epermit/division"
+)
+
+// Config is a node's configuration. Load fills it from defaults, a YAML
+// file, PERMITD_* environment variables and flags, each overriding the one
+// before.
+type Config struct {
+	// Listen is the gRPC address; plaintext is allowed on loopback only.
+	Listen string `yaml:"listen"`
+	// Division is the GB/T 2260 code of the issuing public-security bureau.
+	Division string `yaml:"division"`
+	// Data is the folder holding the bbolt file and the issuer key.
+	Data string `yaml:"data"`
+	// Authority overrides the conventional name of the issuing bureau.
+	Authority string `yaml:"authority"`
+	// Rules are the city's lifecycle rules.
+	Rules RulesConfig `yaml:"rules"`
+	// Log configures structured logging on stderr.
+	Log LogConfig `yaml:"log"`
+}
+
+// RulesConfig holds what varies by city in the permit lifecycle.
+type RulesConfig struct {
+	// EndorsementWindowMonths: months before each residence anniversary in
+	// which the yearly endorsement can be made (1 by the regulations).
+	EndorsementWindowMonths int `yaml:"endorsement_window_months"`
+	// CardValidityYears: card validity from the issue date; 0 for none.
+	CardValidityYears int `yaml:"card_validity_years"`
+	// CancelReasons: cancellation grounds recognised here, in lower case
+	// (false_materials, conditions_not_met, local_hukou, death, expired,
+	// other, forged, fraudulently_obtained); empty for all.
+	CancelReasons []string `yaml:"cancel_reasons"`
+}
+
+// LogConfig configures log/slog.
+type LogConfig struct {
+	// Format is "text" or "json".
+	Format string `yaml:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `yaml:"level"`
+}
+
+// DefaultConfig is the zero-config node: Shangyu district on loopback with
+// its data in ./data.
+func DefaultConfig() Config {
+	return Config{
+		Listen:   "127.0.0.1:7700",
+		Division: "330604",
+		Data:     "data",
+		Rules:    RulesConfig{EndorsementWindowMonths: 1},
+		Log:      LogConfig{Format: "text", Level: "info"},
+	}
+}
+
+// ErrHelp is returned by Load when -h or --help was asked for; the usage
+// has been written.
+var ErrHelp = flag.ErrHelp
+
+// Load builds the configuration from args (without the program name), the
+// environment (getenv) and the config file they name. Usage and flag errors
+// go to out.
+func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	cfg := DefaultConfig()
+	fs := flag.NewFlagSet("permitd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprint(out, `permitd runs one member division's electronic residence permit node.
+
+With no flags it serves division 330604 (Shangyu) on 127.0.0.1:7700 in
+plaintext, keeping its bbolt file and issuer key in ./data.
+
+Each flag can also be set by the environment variable in brackets or in the
+YAML config file; flags win over the environment, which wins over the file.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	configPath := fs.String("config", getenv("PERMITD_CONFIG"), "YAML config `file` [PERMITD_CONFIG]")
+	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` [PERMITD_LISTEN]")
+	div := fs.String("division", cfg.Division, "issuing division `code` (GB/T 2260) [PERMITD_DIVISION]")
+	data := fs.String("data", cfg.Data, "data `folder` [PERMITD_DATA]")
+	logFormat := fs.String("log-format", cfg.Log.Format, "log `format`: text or json [PERMITD_LOG_FORMAT]")
+	logLevel := fs.String("log-level", cfg.Log.Level, "log `level`: debug, info, warn, error [PERMITD_LOG_LEVEL]")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q; see permitd -help", fs.Arg(0))
+	}
+	if *configPath != "" {
+		if err := readFile(*configPath, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, o := range []struct {
+		flag, env string
+		value     *string
+		dst       *string
+	}{
+		{"listen", "PERMITD_LISTEN", listen, &cfg.Listen},
+		{"division", "PERMITD_DIVISION", div, &cfg.Division},
+		{"data", "PERMITD_DATA", data, &cfg.Data},
+		{"log-format", "PERMITD_LOG_FORMAT", logFormat, &cfg.Log.Format},
+		{"log-level", "PERMITD_LOG_LEVEL", logLevel, &cfg.Log.Level},
+	} {
+		if e := getenv(o.env); e != "" {
+			*o.dst = e
+		}
+		if set[o.flag] {
+			*o.dst = *o.value
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func readFile(path string, cfg *Config) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks the configuration and says what is wrong in terms of the
+// setting's name.
+func (c Config) Validate() error {
+	var errs []error
+	d, ok := division.Lookup(c.Division)
+	switch {
+	case !ok:
+		errs = append(errs, fmt.Errorf("division %q is not a Delta division in the shipped table", c.Division))
+	case !d.CanIssue():
+		errs = append(errs, fmt.Errorf("division %s (%s) is not county-level: permits are issued by district and county bureaus", c.Division, d.Name))
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen address is empty"))
+	}
+	if c.Data == "" {
+		errs = append(errs, errors.New("data folder is empty"))
+	}
+	if w := c.Rules.EndorsementWindowMonths; w < 1 || w > 6 {
+		errs = append(errs, fmt.Errorf("rules.endorsement_window_months %d is out of range 1..6", w))
+	}
+	if y := c.Rules.CardValidityYears; y < 0 || y > 20 {
+		errs = append(errs, fmt.Errorf("rules.card_validity_years %d is out of range 0..20", y))
+	}
+	if _, err := c.cancelReasons(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log format %q is not text or json", c.Log.Format))
+	}
+	if _, err := c.logLevel(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// authority is the configured bureau name or the conventional one.
+func (c Config) authority() string {
+	if c.Authority != "" {
+		return c.Authority
+	}
+	d, _ := division.Lookup(c.Division)
+	return d.Authority()
+}
+
+func normalise(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

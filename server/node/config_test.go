@@ -1,0 +1,99 @@
+package node
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "permitd.yaml")
+	if err := os.WriteFile(file, []byte(`
+listen: 127.0.0.1:9001
+division: "310107"
+data: from-file
+rules:
+  endorsement_window_months: 2
+  card_validity_years: 2
+  cancel_reasons: [death, Local_Hukou]
+log:
+  format: json
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PERMITD_CONFIG": file, "PERMITD_DATA": "from-env", "PERMITD_LISTEN": "127.0.0.1:9002"}
+	cfg, err := Load([]string{"--listen", "127.0.0.1:9003"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9003" || cfg.Data != "from-env" || cfg.Division != "310107" ||
+		cfg.Rules.EndorsementWindowMonths != 2 || cfg.Rules.CardValidityYears != 2 || cfg.Log.Format != "json" ||
+		cfg.Log.Level != "info" {
+		t.Fatalf("config = %+v", cfg)
+	}
+	reasons, err := cfg.cancelReasons()
+	if err != nil || len(reasons) != 2 {
+		t.Fatalf("cancel reasons = %v, %v", reasons, err)
+	}
+	if got := cfg.authority(); got != "上海市公安局普陀分局" {
+		t.Fatalf("authority = %q", got)
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:7700" {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	if cfg.Division != "330604" || cfg.Data != "data" || cfg.authority() != "绍兴市公安局上虞区分局" {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown division", []string{"--division", "999999"}, "not a Delta division"},
+		{"prefecture division", []string{"--division", "330600"}, "not county-level"},
+		{"unknown file key", []string{"--config", write("a.yaml", "listne: x\n")}, "listne"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, "no such file"},
+		{"bad window", []string{"--config", write("b.yaml", "rules:\n  endorsement_window_months: 0\n")}, "endorsement_window_months"},
+		{"bad reason", []string{"--config", write("c.yaml", "rules:\n  cancel_reasons: [bored]\n")}, "bored"},
+		{"bad log level", []string{"--log-level", "loud"}, "log level"},
+		{"stray argument", []string{"serve"}, "unexpected argument"},
+		{"unknown flag", []string{"--port", "1"}, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(tt.args, func(string) string { return "" }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckPlaintext(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:7700": true, "[::1]:7700": true, "localhost:7700": true, "127.0.0.2:1": true,
+		"0.0.0.0:7700": false, ":7700": false, "10.1.2.3:7700": false, "example.org:7700": false,
+	} {
+		if err := checkPlaintext(addr); (err == nil) != ok {
+			t.Errorf("checkPlaintext(%q) = %v", addr, err)
+		}
+	}
+}

@@ -1,0 +1,73 @@
+package permit
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/yrd-epermit/epermit/citizenid"
+	"github.com/yrd-epermit/epermit/credential"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// claims derives the credential claims of a stored record. Everything comes
+// from the record as of its credential time, so the same record always gives
+// the same credential (an idempotent retry gets the identical text).
+func (s *Service) claims(p *epermitv1.Permit) credential.Claims {
+	signed := p.CredentialTime.AsTime().Truncate(time.Second)
+	sch := scheduleOf(p, s.cfg.Rules)
+	day := today(signed)
+	return credential.Claims{
+		Issuer:    p.IssuingDivision,
+		PermitID:  p.Id,
+		IssuedAt:  signed,
+		NotBefore: signed,
+		Expiry:    expiry(sch),
+		Permit: credential.PermitClaims{
+			HolderName:         p.Holder.GetName(),
+			MaskedCitizenID:    citizenid.ID{Number: p.Holder.GetCitizenId()}.Mask(),
+			ResidenceStartDate: p.ResidenceStartDate,
+			ResidenceYears:     residenceYears(sch, day),
+			ResidenceMonths:    residenceMonths(sch, day),
+			NextEndorsementDue: formatDate(sch.nextDue),
+			ValidUntil:         p.ValidUntil,
+		},
+	}
+}
+
+// expiry is when a credential stops being valid: the start of the next
+// endorsement due date, or the end of the card validity if that comes first.
+func expiry(sch schedule) time.Time {
+	exp := sch.nextDue
+	if !sch.validUntil.IsZero() && sch.validUntil.AddDate(0, 0, 1).Before(exp) {
+		exp = sch.validUntil.AddDate(0, 0, 1)
+	}
+	return exp
+}
+
+// credential signs the credential of a stored record.
+func (s *Service) credential(p *epermitv1.Permit) (*epermitv1.Credential, error) {
+	c := s.claims(p)
+	text, err := s.cfg.Signer.Sign(c)
+	if err != nil {
+		return nil, s.internal("sign credential", err)
+	}
+	return &epermitv1.Credential{Text: text, Kid: s.cfg.Signer.KID(), ExpireTime: timestamppb.New(c.Expiry)}, nil
+}
+
+// rawPublicKey returns the bytes verifiers use: Ed25519's 32 bytes, or the
+// uncompressed P-256 point.
+func rawPublicKey(pub crypto.PublicKey) ([]byte, error) {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return k, nil
+	case *ecdsa.PublicKey:
+		return k.Bytes()
+	}
+	return nil, fmt.Errorf("unsupported public key type %T", pub)
+}

@@ -1,0 +1,169 @@
+package permit
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/yrd-epermit/epermit/citizenid"
+	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/permitid"
+	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/store"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// maxCredentialText bounds the credential text a caller may send.
+const maxCredentialText = 4096
+
+// VerifyPermit implements epermitv1.PermitServiceServer.
+func (s *Service) VerifyPermit(ctx context.Context, req *epermitv1.VerifyPermitRequest) (*epermitv1.VerifyPermitResponse, error) {
+	switch subject := req.Subject.(type) {
+	case *epermitv1.VerifyPermitRequest_CredentialText:
+		if n := len(subject.CredentialText); n == 0 || n > maxCredentialText {
+			return nil, apierror.InvalidField("credential_text", "LENGTH",
+				fmt.Sprintf("must be 1 to %d characters", maxCredentialText))
+		}
+		return s.verifyCredential(ctx, subject.CredentialText)
+	case *epermitv1.VerifyPermitRequest_PermitId:
+		var v apierror.Violations
+		id := permitID(&v, "permit_id", subject.PermitId)
+		if err := v.Err("invalid verify request"); err != nil {
+			return nil, err
+		}
+		return s.verifyID(ctx, id)
+	}
+	return nil, apierror.InvalidField("subject", "REQUIRED", "give credential_text or permit_id")
+}
+
+// verifyCredential checks a credential offline, then the permit's status in
+// the register.
+func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1.VerifyPermitResponse, error) {
+	now := s.cfg.Clock()
+	res := credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
+	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
+	for _, f := range res.Findings {
+		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: checkOf[f.Check], Passed: f.Passed, Detail: f.Detail})
+	}
+	if res.Claims != nil {
+		resp.Permit = summaryOfClaims(res.Claims)
+	}
+	if !res.Valid() {
+		return resp, nil
+	}
+	p, err := s.cfg.Store.GetPermit(ctx, res.Claims.PermitID)
+	if errors.Is(err, store.ErrNotFound) {
+		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS,
+			Detail: "the register of " + s.cfg.Division + " holds no permit " + res.Claims.PermitID})
+		return resp, nil
+	}
+	if err != nil {
+		return nil, s.storeError("verify permit", err)
+	}
+	s.judgeStatus(resp, p, now)
+	return resp, nil
+}
+
+// verifyID checks a permit's status in the register.
+func (s *Service) verifyID(ctx context.Context, id string) (*epermitv1.VerifyPermitResponse, error) {
+	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
+	if _, div, _ := permitid.Parse(id); div != s.cfg.Division {
+		resp.Findings = []*epermitv1.Finding{{Check: epermitv1.Check_CHECK_ISSUER,
+			Detail: "permit " + id + " was issued by division " + div + ", not by this node (" + s.cfg.Division + ")"}}
+		return resp, nil
+	}
+	p, err := s.cfg.Store.GetPermit(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		resp.Findings = []*epermitv1.Finding{{Check: epermitv1.Check_CHECK_STATUS,
+			Detail: "the register of " + s.cfg.Division + " holds no permit " + id}}
+		return resp, nil
+	}
+	if err != nil {
+		return nil, s.storeError("verify permit", err)
+	}
+	now := s.cfg.Clock()
+	resp.Permit = s.summaryOfRecord(p, now)
+	s.judgeStatus(resp, p, now)
+	return resp, nil
+}
+
+// judgeStatus adds the status finding and sets the verdict.
+func (s *Service) judgeStatus(resp *epermitv1.VerifyPermitResponse, p *epermitv1.Permit, now time.Time) {
+	sch := scheduleOf(p, s.cfg.Rules)
+	st := statusOn(p, sch, today(now))
+	resp.Status = st
+	f := &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS, Detail: statusDetail(p, sch, st)}
+	if st == epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE {
+		f.Passed = true
+		resp.Verdict = epermitv1.Verdict_VERDICT_VALID
+	}
+	resp.Findings = append(resp.Findings, f)
+}
+
+// statusDetail says in a sentence why a permit has its status.
+func statusDetail(p *epermitv1.Permit, sch schedule, st epermitv1.PermitStatus) string {
+	switch st {
+	case epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE:
+		return "the permit is active; next endorsement due " + formatDate(sch.nextDue)
+	case epermitv1.PermitStatus_PERMIT_STATUS_EXPIRED:
+		return "the card validity ended on " + p.ValidUntil
+	case epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED:
+		if p.Status == epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED {
+			return "the permit is suspended: " + p.Suspension.GetReason()
+		}
+		return "the permit is suspended: the endorsement due " + formatDate(sch.nextDue) + " was not made"
+	case epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED:
+		return "the permit was superseded by a permit of another member city"
+	}
+	c := p.Cancellation
+	return fmt.Sprintf("the permit was %s on %s (%s)", statusWord(st),
+		formatDate(today(c.GetTime().AsTime())), reasonWord(c.GetReason()))
+}
+
+// issuerKey resolves this node's own key; other members' keys arrive with
+// the trust list.
+func (s *Service) issuerKey(issuer, kid string) (crypto.PublicKey, bool) {
+	if issuer != s.cfg.Division || kid != s.cfg.Signer.KID() {
+		return nil, false
+	}
+	return s.cfg.Signer.Public(), true
+}
+
+var checkOf = map[credential.Check]epermitv1.Check{
+	credential.CheckFormat:     epermitv1.Check_CHECK_FORMAT,
+	credential.CheckIssuer:     epermitv1.Check_CHECK_ISSUER,
+	credential.CheckSignature:  epermitv1.Check_CHECK_SIGNATURE,
+	credential.CheckTimeWindow: epermitv1.Check_CHECK_TIME_WINDOW,
+}
+
+func summaryOfClaims(c *credential.Claims) *epermitv1.PermitSummary {
+	return &epermitv1.PermitSummary{
+		PermitId:           c.PermitID,
+		HolderName:         c.Permit.HolderName,
+		MaskedCitizenId:    c.Permit.MaskedCitizenID,
+		IssuingDivision:    c.Issuer,
+		ResidenceStartDate: c.Permit.ResidenceStartDate,
+		ResidenceYears:     int32(c.Permit.ResidenceYears),
+		NextEndorsementDue: c.Permit.NextEndorsementDue,
+		ExpireTime:         timestamppb.New(c.Expiry),
+	}
+}
+
+func (s *Service) summaryOfRecord(p *epermitv1.Permit, now time.Time) *epermitv1.PermitSummary {
+	sch := scheduleOf(p, s.cfg.Rules)
+	return &epermitv1.PermitSummary{
+		PermitId:           p.Id,
+		HolderName:         p.Holder.GetName(),
+		MaskedCitizenId:    citizenid.ID{Number: p.Holder.GetCitizenId()}.Mask(),
+		IssuingDivision:    p.IssuingDivision,
+		ResidenceStartDate: p.ResidenceStartDate,
+		ResidenceYears:     int32(residenceYears(sch, today(now))),
+		NextEndorsementDue: formatDate(sch.nextDue),
+		ExpireTime:         timestamppb.New(expiry(sch)),
+	}
+}

@@ -1,0 +1,333 @@
+package bolt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+	"github.com/yrd-epermit/epermit/store"
+	"github.com/yrd-epermit/epermit/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Backend{
+		Open: func(t *testing.T) store.Store {
+			return openTest(t, filepath.Join(t.TempDir(), "epermit.db"), nil)
+		},
+		Reopen: func(t *testing.T, s store.Store) store.Store {
+			path := s.(*Store).db.Path()
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return openTest(t, path, nil)
+		},
+	})
+}
+
+// openTest opens the store at path or fails the test.
+func openTest(tb testing.TB, path string, opts *Options) *Store {
+	tb.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// tempStore opens a store in a new temporary folder; it is closed when tb
+// ends.
+func tempStore(tb testing.TB, opts *Options) *Store {
+	tb.Helper()
+	s := openTest(tb, filepath.Join(tb.TempDir(), "epermit.db"), opts)
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// newWrite creates a permit with id n for citizen n, under requestID when
+// set.
+func newWrite(n int, requestID string) store.PermitWrite {
+	w := store.PermitWrite{Permit: storetest.NewPermit(storetest.PermitID(n), storetest.CitizenID(n))}
+	if requestID != "" {
+		w.RequestID, w.RequestHash = requestID, []byte("hash of "+requestID)
+	}
+	return w
+}
+
+// create writes newWrite(n, requestID) and returns its permit, or fails the
+// test. It must run on the test's goroutine.
+func create(tb testing.TB, s *Store, n int, requestID string) *epermitv1.Permit {
+	tb.Helper()
+	w := newWrite(n, requestID)
+	if err := s.WritePermit(context.Background(), w); err != nil {
+		tb.Fatalf("WritePermit(%s): %v", w.Permit.GetId(), err)
+	}
+	return w.Permit
+}
+
+// writeAll writes newWrite(i, requestID(i)) for every i that next returns
+// until it returns false, reporting failures without stopping tb. It is
+// safe to call from any goroutine.
+func writeAll(tb testing.TB, s *Store, next func() (int, bool), requestID func(int) string) {
+	ctx := context.Background()
+	for i, ok := next(); ok; i, ok = next() {
+		if err := s.WritePermit(ctx, newWrite(i, requestID(i))); err != nil {
+			tb.Error(err)
+			return
+		}
+	}
+}
+
+func TestOpenFileMode(t *testing.T) {
+	s := tempStore(t, nil)
+	fi, err := os.Stat(s.db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Fatalf("file mode %v, want 0600", mode)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	s := tempStore(t, nil)
+	_, err := Open(s.db.Path(), nil)
+	if err == nil || !strings.Contains(err.Error(), "is another permitd running on this data folder?") {
+		t.Fatalf("second Open: got error %v, want one that asks about another permitd", err)
+	}
+}
+
+func TestOpenMissingFolder(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing", "epermit.db"), nil); err == nil {
+		t.Fatal("Open in a missing folder succeeded")
+	}
+}
+
+func TestCloseTwice(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "epermit.db"), nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	s := tempStore(t, &Options{MaxBatchDelay: 7, MaxBatchSize: 9, NoSync: true})
+	if s.db.MaxBatchDelay != 7 || s.db.MaxBatchSize != 9 || !s.db.NoSync {
+		t.Fatalf("options not applied: delay %v, size %d, NoSync %v", s.db.MaxBatchDelay, s.db.MaxBatchSize, s.db.NoSync)
+	}
+	for _, opts := range []*Options{nil, {}} {
+		s := tempStore(t, opts)
+		if s.db.MaxBatchDelay != DefaultMaxBatchDelay || s.db.MaxBatchSize != DefaultMaxBatchSize || s.db.NoSync {
+			t.Fatalf("Open(%+v): delay %v, size %d, NoSync %v; want the defaults", opts, s.db.MaxBatchDelay, s.db.MaxBatchSize, s.db.NoSync)
+		}
+	}
+}
+
+// TestInvalidWrites checks the writes refused before any transaction.
+func TestInvalidWrites(t *testing.T) {
+	s := tempStore(t, nil)
+	ctx := t.Context()
+	permit := func(n int, change func(*epermitv1.Permit)) *epermitv1.Permit {
+		p := storetest.NewPermit(storetest.PermitID(n), storetest.CitizenID(n))
+		change(p)
+		return p
+	}
+	for name, w := range map[string]store.PermitWrite{
+		"no permit":         {},
+		"no id":             {Permit: permit(1, func(p *epermitv1.Permit) { p.Id = "" })},
+		"no holder":         {Permit: permit(2, func(p *epermitv1.Permit) { p.Holder = nil })},
+		"no citizen id":     {Permit: permit(3, func(p *epermitv1.Permit) { p.Holder.CitizenId = "" })},
+		"NUL in citizen id": {Permit: permit(4, func(p *epermitv1.Permit) { p.Holder.CitizenId = "3401041990\x000101" })},
+		"version skips":     {Permit: permit(5, func(p *epermitv1.Permit) { p.Version = 2 })},
+		"version repeats":   {PrevVersion: 1, Permit: permit(6, func(*epermitv1.Permit) {})},
+		"negative version":  {PrevVersion: -1, Permit: permit(7, func(p *epermitv1.Permit) { p.Version = 0 })},
+	} {
+		w.RequestID = "r"
+		if err := s.WritePermit(ctx, w); err == nil {
+			t.Errorf("%s: write succeeded", name)
+		}
+	}
+	if _, err := s.Replay(ctx, "r"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Replay after invalid writes: %v, want ErrNotFound", err)
+	}
+	if ps, err := s.ListPermits(ctx, store.PermitFilter{}, "", 10); err != nil || len(ps) != 0 {
+		t.Fatalf("ListPermits after invalid writes: %d permits, %v", len(ps), err)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	s := tempStore(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	p := storetest.NewPermit(storetest.PermitID(1), storetest.CitizenID(1))
+	if err := s.WritePermit(ctx, store.PermitWrite{Permit: p}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WritePermit: %v, want context.Canceled", err)
+	}
+	if _, err := s.GetPermit(ctx, p.GetId()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GetPermit: %v, want context.Canceled", err)
+	}
+	if _, err := s.GetPermit(t.Context(), p.GetId()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetPermit after canceled write: %v, want ErrNotFound", err)
+	}
+}
+
+func TestNonPositiveLimit(t *testing.T) {
+	s := tempStore(t, nil)
+	create(t, s, 1, "")
+	for _, limit := range []int{0, -1} {
+		if ps, err := s.ListPermits(t.Context(), store.PermitFilter{}, "", limit); err != nil || len(ps) != 0 {
+			t.Fatalf("limit %d: %d permits, %v; want none", limit, len(ps), err)
+		}
+	}
+}
+
+func TestRequestRecord(t *testing.T) {
+	for _, hash := range [][]byte{nil, {1}, make([]byte, 200)} {
+		rec := encodeRequest(hash, []byte("permit bytes"))
+		h, p, err := decodeRequest(rec)
+		if err != nil || string(h) != string(hash) || string(p) != "permit bytes" {
+			t.Fatalf("decodeRequest(encodeRequest(%x)) = %x, %q, %v", hash, h, p, err)
+		}
+	}
+	for _, rec := range [][]byte{nil, {0x80}, {5, 1, 2}} {
+		if _, _, err := decodeRequest(rec); err == nil {
+			t.Fatalf("decodeRequest(%x) accepted a corrupt record", rec)
+		}
+	}
+}
+
+// TestIndexes looks into the file: as a permit changes, the indexes hold
+// exactly what the package comment says.
+func TestIndexes(t *testing.T) {
+	s := tempStore(t, nil)
+	ctx := t.Context()
+	c1, c2 := storetest.CitizenID(1), storetest.CitizenID(2)
+	p := create(t, s, 1, "r1")
+	id := p.GetId()
+	wantBuckets(t, s, []string{c1 + "\x00" + id + "="}, []string{c1 + "=" + id})
+
+	change := func(f func(*epermitv1.Permit)) {
+		t.Helper()
+		prev := p.GetVersion()
+		p.Version++
+		f(p)
+		if err := s.WritePermit(ctx, store.PermitWrite{PrevVersion: prev, Permit: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c2 })
+	wantBuckets(t, s, []string{c2 + "\x00" + id + "="}, []string{c2 + "=" + id})
+	change(func(p *epermitv1.Permit) { p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED })
+	wantBuckets(t, s, []string{c2 + "\x00" + id + "="}, nil)
+	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c1 })
+	wantBuckets(t, s, []string{c1 + "\x00" + id + "="}, nil)
+
+	q := create(t, s, 2, "")
+	wantBuckets(t, s, []string{c1 + "\x00" + id + "=", c2 + "\x00" + q.GetId() + "="}, []string{c2 + "=" + q.GetId()})
+}
+
+// wantBuckets fails the test unless the citizens and active buckets hold
+// exactly these key=value pairs, in order.
+func wantBuckets(t *testing.T, s *Store, citizens, active []string) {
+	t.Helper()
+	for _, b := range []struct {
+		name []byte
+		want []string
+	}{{bucketCitizens, citizens}, {bucketActive, active}} {
+		var got []string
+		err := s.db.View(func(tx *bbolt.Tx) error {
+			return tx.Bucket(b.name).ForEach(func(k, v []byte) error {
+				got = append(got, string(k)+"="+string(v))
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, b.want) {
+			t.Fatalf("bucket %s = %q, want %q", b.name, got, b.want)
+		}
+	}
+}
+
+// writers is how many goroutines the write benchmarks run, as an
+// epermit node under load might.
+const writers = 50
+
+// BenchmarkWritePermitParallel measures new permits written by 50
+// goroutines, each write durable.
+func BenchmarkWritePermitParallel(b *testing.B) {
+	benchmarkWrite(b, nil)
+}
+
+// BenchmarkWritePermitParallelNoSync is BenchmarkWritePermitParallel without
+// fsync.
+func BenchmarkWritePermitParallelNoSync(b *testing.B) {
+	benchmarkWrite(b, &Options{NoSync: true})
+}
+
+// BenchmarkWritePermitSerial measures one writer alone, whose every write
+// waits out the batch delay.
+func BenchmarkWritePermitSerial(b *testing.B) {
+	s := tempStore(b, nil)
+	for i := 0; b.Loop(); i++ {
+		create(b, s, i, requestID(i))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+}
+
+// requestID is the request id of the i-th benchmark write.
+func requestID(i int) string { return fmt.Sprintf("req-%d", i) }
+
+func benchmarkWrite(b *testing.B, opts *Options) {
+	s := tempStore(b, opts)
+	var n atomic.Int64
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		writeAll(b, s, func() (int, bool) { return int(n.Add(1)), pb.Next() }, requestID)
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+}
+
+// BenchmarkGetPermitParallel measures reads of random permits among 10,000.
+func BenchmarkGetPermitParallel(b *testing.B) {
+	s := tempStore(b, &Options{NoSync: true})
+	const permits = 10_000
+	var wg sync.WaitGroup
+	for w := range writers {
+		i := w - writers
+		wg.Go(func() {
+			writeAll(b, s, func() (int, bool) { i += writers; return i, i < permits }, func(int) string { return "" })
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := s.GetPermit(ctx, storetest.PermitID(rand.IntN(permits))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
