@@ -48,7 +48,9 @@ func BenchmarkNode(b *testing.B) {
 		defer c.Close()
 		conns = append(conns, c)
 	}
-	permits := func(i int) epermitv1.PermitServiceClient { return epermitv1.NewPermitServiceClient(conns[i%len(conns)]) }
+	permits := func(i int) epermitv1.PermitServiceClient {
+		return epermitv1.NewPermitServiceClient(conns[i%len(conns)])
+	}
 	health := func(i int) healthpb.HealthClient { return healthpb.NewHealthClient(conns[i%len(conns)]) }
 
 	ids := citizenid.NewGenerator(2026)
