@@ -34,6 +34,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "permitd:", err)
 		os.Exit(1)
 	}
+	// Catch the signals before announcing the address, so that a
+	// supervisor's SIGTERM right after start still drains and closes.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	d, _ := division.Lookup(cfg.Division)
 	data, _ := filepath.Abs(cfg.Data)
 	fmt.Printf("permitd: division %s %s, issuer key %s\n", d.Code, d.FullName(), n.KID())
@@ -41,8 +45,6 @@ func main() {
 	fmt.Printf("permitd: serving gRPC on %s (plaintext, loopback only)\n", n.Addr())
 	fmt.Printf("permitd: try  go run ./client/permitctl --server %s list\n", n.Addr())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- n.Serve() }()
 	select {
