@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -41,7 +42,8 @@ var codeWords = map[codes.Code]string{
 //   - PreconditionFailure: each violation as "subject: TYPE (description)"
 //   - ResourceInfo: "resource TYPE NAME", with its owner and description
 //   - ErrorInfo: "reason REASON from DOMAIN", with its metadata as key=value
-//   - RetryInfo: "retry after DELAY"
+//   - RetryInfo: "retry after DELAY", the delay rounded up to a tenth of a
+//     second (to a millisecond below one second)
 //
 // A description that repeats the message is left out. Text that wraps the
 // status (fmt.Errorf("...: %w", err)) is kept around it. Other errors are
@@ -112,10 +114,23 @@ func describeDetail(d any, msg string) []string {
 		parts = append(parts, s+parenthesised(strings.Join(kv, ", "), msg))
 	case *errdetails.RetryInfo:
 		if d.GetRetryDelay() != nil {
-			parts = append(parts, "retry after "+d.GetRetryDelay().AsDuration().String())
+			parts = append(parts, "retry after "+roundUp(d.GetRetryDelay().AsDuration()).String())
 		}
 	}
 	return parts
+}
+
+// roundUp rounds d up to a tenth of a second, or below one second to a
+// millisecond, so that a retry hint reads "2.4s" rather than "2.345678s".
+func roundUp(d time.Duration) time.Duration {
+	unit := 100 * time.Millisecond
+	if d < time.Second {
+		unit = time.Millisecond
+	}
+	if r := d % unit; r > 0 {
+		d += unit - r
+	}
+	return max(d, 0)
 }
 
 // violation renders "subject: KIND (description)", leaving out what is

@@ -130,6 +130,22 @@ func TestDescribe(t *testing.T) {
 			want: "unavailable: store is busy; reason STORE_BUSY from epermit.yrd (backend=bolt, node=330604); retry after 1.5s",
 		},
 		{
+			name: "rate limited",
+			err: func(t *testing.T) error {
+				return withDetails(t, codes.ResourceExhausted, "too many changes by clerk.wang",
+					&errdetails.RetryInfo{RetryDelay: durationpb.New(2345678 * time.Microsecond)})
+			},
+			want: "resource exhausted: too many changes by clerk.wang; retry after 2.4s",
+		},
+		{
+			name: "rate limited for less than a second",
+			err: func(t *testing.T) error {
+				return withDetails(t, codes.ResourceExhausted, "slow down",
+					&errdetails.RetryInfo{RetryDelay: durationpb.New(250500 * time.Microsecond)})
+			},
+			want: "resource exhausted: slow down; retry after 251ms",
+		},
+		{
 			name: "wrapped status",
 			err: func(t *testing.T) error {
 				return fmt.Errorf("permitd at 127.0.0.1:7700: %w", status.Error(codes.Unavailable, "connection refused"))

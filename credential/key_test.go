@@ -186,3 +186,26 @@ func TestPublicKeyPEMRejects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseKeyPEM: the issuer key file and exported public keys are
+// outside input. Parsing never panics, and a parsed private key signs and
+// verifies.
+func FuzzParseKeyPEM(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	pubDER, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+	f.Add([]byte("not pem"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParsePublicKeyPEM(data)
+		key, err := parsePrivateKeyPEM(data)
+		if err != nil {
+			return
+		}
+		if _, err := NewSigner(key); err != nil {
+			t.Logf("parsed key not usable for signing: %v", err)
+		}
+	})
+}

@@ -118,6 +118,10 @@ func startNode(t *testing.T, dir string, args ...string) *node {
 	return n
 }
 
+// testConfig turns off the per-account rate limit: tests issue many
+// permits as one clerk.
+const testConfig = "limits:\n  mutations_per_second: 0\n"
+
 // startTestNode starts permitd on a free loopback port with its data in a
 // fresh or given folder.
 func startTestNode(t *testing.T, data string) *node {
@@ -125,9 +129,79 @@ func startTestNode(t *testing.T, data string) *node {
 	if data == "" {
 		data = t.TempDir()
 	}
-	n := startNode(t, data, "--listen", "127.0.0.1:0", "--data", data, "--log-level", "warn")
+	cfg := filepath.Join(data, "permitd.yaml")
+	if err := os.WriteFile(cfg, []byte(testConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, data, "--listen", "127.0.0.1:0", "--data", data, "--log-level", "warn", "--config", cfg)
 	n.data = data
 	return n
+}
+
+// staff are the tokens of the accounts tests act as.
+type staff struct {
+	admin, clerk, supervisor, second, auditor string
+}
+
+// staffByData keeps each data folder's staff across restarts.
+var staffByData sync.Map
+
+// staff returns the node's staff accounts, creating them with the bootstrap
+// admin's token on first use: clerk1, sup1, sup2 and auditor1.
+func (n *node) staff() *staff {
+	n.t.Helper()
+	if s, ok := staffByData.Load(n.data); ok {
+		return s.(*staff)
+	}
+	b, err := os.ReadFile(filepath.Join(n.data, "admin.token"))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	s := &staff{admin: strings.TrimSpace(string(b))}
+	accounts := epermitv1.NewAccountServiceClient(n.conn(s.admin))
+	for _, a := range []struct {
+		name  string
+		role  epermitv1.Role
+		token *string
+	}{
+		{"clerk1", epermitv1.Role_ROLE_CLERK, &s.clerk},
+		{"sup1", epermitv1.Role_ROLE_SUPERVISOR, &s.supervisor},
+		{"sup2", epermitv1.Role_ROLE_SUPERVISOR, &s.second},
+		{"auditor1", epermitv1.Role_ROLE_AUDITOR, &s.auditor},
+	} {
+		resp, err := accounts.CreateAccount(ctx(n.t), &epermitv1.CreateAccountRequest{
+			Name: a.name, Division: "330604", Roles: []epermitv1.Role{a.role}})
+		if err != nil {
+			n.t.Fatalf("creating %s: %v", a.name, err)
+		}
+		*a.token = resp.Token
+	}
+	staffByData.Store(n.data, s)
+	return s
+}
+
+// bearer sends a token with every call (plaintext on loopback).
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+func (bearer) RequireTransportSecurity() bool { return false }
+
+// conn dials the node with the generated client, sending token when not
+// empty.
+func (n *node) conn(token string) *grpc.ClientConn {
+	n.t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	conn, err := grpc.NewClient(n.addr, opts...)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -150,14 +224,10 @@ func (n *node) kill() {
 	<-n.exited
 }
 
-// client dials the node with the generated client.
+// client dials the node with the generated client, as the clerk.
 func (n *node) client() (epermitv1.PermitServiceClient, *grpc.ClientConn) {
 	n.t.Helper()
-	conn, err := grpc.NewClient(n.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	n.t.Cleanup(func() { conn.Close() })
+	conn := n.conn(n.staff().clerk)
 	return epermitv1.NewPermitServiceClient(conn), conn
 }
 

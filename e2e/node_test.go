@@ -56,6 +56,14 @@ func TestZeroConfigStart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data", "permits.db")); err != nil {
 		t.Fatal(err)
 	}
+	// The first start creates the admin account and its 0600 token file.
+	if fi, err := os.Stat(filepath.Join(dir, "data", "admin.token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token: %v %v", fi, err)
+	}
+	if !strings.Contains(n.out.String(), "created the admin account") {
+		t.Fatalf("first start did not say where the admin token is:\n%s", n.out)
+	}
+	n.data = filepath.Join(dir, "data")
 	c, _ := n.client()
 	k1, err := c.GetIssuerKey(ctx(t), &epermitv1.GetIssuerKeyRequest{})
 	if err != nil {
@@ -63,6 +71,10 @@ func TestZeroConfigStart(t *testing.T) {
 	}
 	n.stop()
 	n = startNode(t, dir)
+	n.data = filepath.Join(dir, "data")
+	if strings.Contains(n.out.String(), "created the admin account") {
+		t.Fatalf("a restart created the admin account again:\n%s", n.out)
+	}
 	c, _ = n.client()
 	k2, err := c.GetIssuerKey(ctx(t), &epermitv1.GetIssuerKeyRequest{})
 	if err != nil {

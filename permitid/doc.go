@@ -6,16 +6,30 @@
 //
 // A permit id is 20 characters:
 //
-//	330604-4F7K2M9QXW3B7
-//	└────┘ └──────────┘└ check character
-//	division  12 random characters
+//	330604-0HCZSABF7Q2KF
+//	└────┘ └──────┘└──┘└ check character
+//	division  time   random
 //
 // The division is the issuing bureau's six-digit GB/T 2260 code. The twelve
-// characters are drawn uniformly from 0-9A-Z with crypto/rand, about 62 bits,
-// so ids from independent nodes collide with negligible probability; the
-// store still enforces uniqueness. The check character is ISO 7064
-// MOD 37,36 (the hybrid system) over the 18 characters of division and random
-// part, hyphen excluded, and is itself one of 0-9A-Z.
+// characters after the hyphen are all 0-9A-Z. New makes the first eight the
+// issue time: the milliseconds since 2025-01-01 00:00 China Standard Time,
+// in base 36, zero-padded, which lasts until 2114. The last four are drawn
+// uniformly with crypto/rand. The check character is ISO 7064 MOD 37,36 (the
+// hybrid system) over the 18 characters of division and body, hyphen
+// excluded, and is itself one of 0-9A-Z.
+//
+// The time part makes ids sort by issue time, to the millisecond, so a
+// store keyed by permit id appends new permits at the end of its index
+// instead of scattering them over it. It says when a permit was issued,
+// which the permit states anyway, but not how many permits the division
+// issues. Within one millisecond the four random characters allow 1,679,616
+// ids; New never repeats them within one process while the clock runs
+// forward, and the store refuses an id that is taken, so its caller draws
+// another. A clock set before 2025 gives the time part 00000000.
+//
+// Parse checks only the format and the check character: ids whose twelve
+// characters are all random, as New made before the time part, are just as
+// valid.
 //
 // # Error detection
 //

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -28,10 +30,22 @@ const (
 
 const (
 	divisionLength = 6
-	randomLength   = 12
+	bodyLength     = 12 // between the hyphen and the check character
+	timeLength     = 8  // the time part, at the start of the body
+	randomLength   = bodyLength - timeLength
 	alphabet       = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	modulus        = len(alphabet) // M in ISO 7064 MOD M+1,M
 )
+
+// The time part counts ticks since epoch; maxTicks, 36 to the power
+// timeLength, of them fit, about 89 years (to 2114-05-26).
+const (
+	tick     = time.Millisecond
+	maxTicks = 36 * 36 * 36 * 36 * 36 * 36 * 36 * 36
+)
+
+// epoch is the zero of the time part: 2025-01-01 00:00 China Standard Time.
+var epoch = time.Date(2025, time.January, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*60*60))
 
 // Error is a failure to make or parse a permit id. Reason is one of the
 // Reason constants and Detail a sentence for people.
@@ -49,33 +63,93 @@ func fail(reason, format string, args ...any) *Error {
 	return &Error{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// New returns a fresh permit id for the six-digit division code, with twelve
-// random characters from crypto/rand. It fails with an *Error of reason
-// FORMAT if division is not six ASCII digits.
+// New returns a fresh permit id for the six-digit division code, issued
+// now: its time part is the current time and its four other characters are
+// random from crypto/rand, never the ones this process gave another id of
+// the same millisecond. It fails with an *Error of reason FORMAT if division
+// is not six ASCII digits.
 func New(division string) (string, error) {
+	return newAt(division, time.Now())
+}
+
+// recent remembers the ids New made in the latest tick, so that one process
+// never makes the same id twice while its clock runs forward.
+var recent struct {
+	mu   sync.Mutex
+	tick string              // the time part of the latest tick
+	ids  map[string]struct{} // the random parts made in it
+}
+
+// newAt is New issued at t. A t before epoch gives the time part of epoch,
+// and one after the last tick the time part holds gives the last.
+func newAt(division string, t time.Time) (string, error) {
 	if len(division) != divisionLength || !allDigits(division) {
 		return "", fail(ReasonFormat, "division %q is not six digits", division)
 	}
 	b := make([]byte, 0, Length)
 	b = append(b, division...)
 	b = append(b, '-')
+	b = appendTime(b, t)
+	tick := string(b[divisionLength+1:])
+	for {
+		var err error
+		if b, err = appendRandom(b[:divisionLength+1+timeLength], randomLength); err != nil {
+			return "", err
+		}
+		if fresh(tick, string(b[divisionLength+1+timeLength:])) {
+			break
+		}
+	}
+	b = append(b, checkChar(string(b[:divisionLength])+string(b[divisionLength+1:])))
+	return string(b), nil
+}
+
+// fresh records the random part r in tick and reports whether it is new
+// there. A tick other than the latest one starts afresh.
+func fresh(tick, r string) bool {
+	recent.mu.Lock()
+	defer recent.mu.Unlock()
+	if tick != recent.tick || recent.ids == nil {
+		recent.tick, recent.ids = tick, make(map[string]struct{})
+	}
+	if _, ok := recent.ids[r]; ok {
+		return false
+	}
+	recent.ids[r] = struct{}{}
+	return true
+}
+
+// appendRandom appends n characters of the alphabet drawn uniformly with
+// crypto/rand.
+func appendRandom(b []byte, n int) ([]byte, error) {
 	// Rejection sampling: bytes of 252 or more would favour the first
 	// characters of the alphabet, 252 being the largest multiple of 36
 	// that fits.
 	const limit = 256 - 256%modulus
 	var buf [2 * randomLength]byte
-	for len(b) < divisionLength+1+randomLength {
+	for want := len(b) + n; len(b) < want; {
 		if _, err := rand.Read(buf[:]); err != nil {
-			return "", fmt.Errorf("permit id: reading random bytes: %w", err)
+			return nil, fmt.Errorf("permit id: reading random bytes: %w", err)
 		}
 		for _, r := range buf {
-			if int(r) < limit && len(b) < divisionLength+1+randomLength {
+			if int(r) < limit && len(b) < want {
 				b = append(b, alphabet[int(r)%modulus])
 			}
 		}
 	}
-	b = append(b, checkChar(string(b[:divisionLength])+string(b[divisionLength+1:])))
-	return string(b), nil
+	return b, nil
+}
+
+// appendTime appends the time part for t: the ticks since epoch in base 36,
+// most significant first, padded with zeros to timeLength characters.
+func appendTime(b []byte, t time.Time) []byte {
+	n := int64(min(max(t.Sub(epoch)/tick, 0), maxTicks-1))
+	var part [timeLength]byte
+	for i := timeLength - 1; i >= 0; i-- {
+		part[i] = alphabet[n%int64(modulus)]
+		n /= int64(modulus)
+	}
+	return append(b, part[:]...)
 }
 
 // Parse checks a permit id and returns it normalised together with its

@@ -2,17 +2,21 @@ package permitid
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
-// valid is a fixed, valid permit id.
+// valid is a fixed, valid permit id, of twelve random characters as New
+// made them before the time part.
 var valid = "330604-4F7K2M9QXW3B" + string(checkChar("3306044F7K2M9QXW3B"))
 
 func TestNew(t *testing.T) {
 	const n = 100_000
 	seen := make(map[string]bool, n)
 	counts := map[byte]int{}
+	before := timePart(time.Now())
 	for range n {
 		id, err := New("330604")
 		if err != nil {
@@ -25,24 +29,87 @@ func TestNew(t *testing.T) {
 		if err != nil || got != id || div != "330604" {
 			t.Fatalf("Parse(%q) = %q, %q, %v", id, got, div, err)
 		}
+		// Many ids share a millisecond; one process never repeats one.
 		if seen[id] {
 			t.Fatalf("New repeated %s", id)
 		}
 		seen[id] = true
-		for i := 7; i < Length-1; i++ {
+		if tp := id[7 : 7+timeLength]; tp < before {
+			t.Fatalf("New = %s, whose time part sorts before %s, the time part when the test started", id, before)
+		}
+		for i := 7 + timeLength; i < Length-1; i++ {
 			counts[id[i]]++
 		}
 	}
-	// Each of 36 characters should take 1/36 of the 1.2 million draws
-	// (33,333, standard deviation about 180); bias from a plain modulo would
+	// Each of 36 characters should take 1/36 of the 400,000 random draws
+	// (11,111, standard deviation about 104); bias from a plain modulo would
 	// give the first four characters 1/64 more.
 	if len(counts) != len(alphabet) {
 		t.Errorf("saw %d distinct characters, want %d", len(counts), len(alphabet))
 	}
 	for c, k := range counts {
-		if k < 32_300 || k > 34_300 {
-			t.Errorf("character %c drawn %d times, want about 33,333", c, k)
+		if k < 10_600 || k > 11_600 {
+			t.Errorf("character %c drawn %d times, want about 11,111", c, k)
 		}
+	}
+}
+
+// timePart is the time part of an id issued at t.
+func timePart(t time.Time) string {
+	return string(appendTime(nil, t))
+}
+
+func TestTimePart(t *testing.T) {
+	cst := time.FixedZone("CST", 8*60*60)
+	tests := []struct {
+		name string
+		at   time.Time
+		want string
+	}{
+		{"epoch", time.Date(2025, 1, 1, 0, 0, 0, 0, cst), "00000000"},
+		{"epoch in UTC", time.Date(2024, 12, 31, 16, 0, 0, 0, time.UTC), "00000000"},
+		{"a millisecond later", time.Date(2025, 1, 1, 0, 0, 0, 1e6, cst), "00000001"},
+		{"less than a millisecond later", time.Date(2025, 1, 1, 0, 0, 0, 999_999, cst), "00000000"},
+		{"36 milliseconds later", time.Date(2025, 1, 1, 0, 0, 0, 36e6, cst), "00000010"},
+		// 37,791,000,123 ms, worked out by hand in base 36.
+		{"2026-03-14 09:30:00.123", time.Date(2026, 3, 14, 9, 30, 0, 123e6, cst), "0HCZSABF"},
+		{"last tick", time.Date(2114, 5, 26, 17, 38, 27, 455e6, cst), "ZZZZZZZZ"},
+		{"after the last tick", time.Date(2200, 1, 1, 0, 0, 0, 0, cst), "ZZZZZZZZ"},
+		{"before the epoch", time.Date(2024, 6, 1, 0, 0, 0, 0, cst), "00000000"},
+		{"zero time", time.Time{}, "00000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := timePart(tt.at); got != tt.want {
+				t.Fatalf("time part of %v = %s, want %s", tt.at, got, tt.want)
+			}
+			id, err := newAt("330604", tt.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := Parse(id); err != nil || id[7:7+timeLength] != tt.want {
+				t.Fatalf("newAt(%v) = %s, %v; want time part %s", tt.at, id, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestTimeOrdered checks that ids issued later sort after earlier ones,
+// from one millisecond to the next and across the years.
+func TestTimeOrdered(t *testing.T) {
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := range 5000 {
+		// Steps grow from 1 ms to about two weeks, about 50 years in all.
+		at = at.Add(time.Millisecond * time.Duration(1+i*i*i/100))
+		id, err := newAt("330604", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id <= prev {
+			t.Fatalf("id %s issued at %v does not sort after %s", id, at, prev)
+		}
+		prev = id
 	}
 }
 
@@ -133,11 +200,11 @@ func TestCheckCharExample(t *testing.T) {
 }
 
 // ids returns some fixed ids and some fresh ones for the error-detection
-// tests.
+// tests, issued at random times so that every character varies.
 func ids(t *testing.T, fresh int) []string {
 	list := []string{valid, "310107-000000000000" + string(checkChar("310107000000000000"))}
 	for range fresh {
-		id, err := New("320583")
+		id, err := newAt("320583", epoch.Add(tick*time.Duration(rand.Int64N(maxTicks))))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -48,8 +49,112 @@ type Store interface {
 	// recorded with the permit as written, for Replay.
 	WritePermit(ctx context.Context, w PermitWrite) error
 
+	// GetPending returns the pending cancellation with this id, or
+	// ErrNoPending.
+	GetPending(ctx context.Context, id string) (*epermitv1.PendingCancellation, error)
+
+	// ListPending returns every pending cancellation, oldest request first.
+	ListPending(ctx context.Context) ([]*epermitv1.PendingCancellation, error)
+
+	// WritePending adds or removes one pending cancellation atomically with
+	// its audit entry, after checking in the same transaction that:
+	//   - w.RequestID has not been used before (else ErrDuplicateRequest);
+	//   - for Put: the permit exists (else ErrNotFound) at version
+	//     Put.PermitVersion (else ErrConflict), and no other cancellation is
+	//     pending for it (else a *PendingExistsError);
+	//   - for Delete: the pending cancellation exists (else ErrNoPending).
+	// On success the request id is recorded with the pending cancellation
+	// as added or as removed, for Replay.
+	WritePending(ctx context.Context, w PendingWrite) error
+
+	// GetAccount returns the account with this name, or ErrNotFound.
+	GetAccount(ctx context.Context, name string) (*Account, error)
+
+	// AccountByTokenHash returns the account whose current token has this
+	// SHA-256 hash, or ErrNotFound.
+	AccountByTokenHash(ctx context.Context, hash []byte) (*Account, error)
+
+	// ListAccounts returns every account, ordered by name.
+	ListAccounts(ctx context.Context) ([]*Account, error)
+
+	// CreateAccount stores a new account atomically with audit (which may be
+	// nil, for the bootstrap admin). ErrExists when the name is taken, or the
+	// token hash belongs to another account.
+	CreateAccount(ctx context.Context, a *Account, audit *epermitv1.AuditEntry) error
+
+	// UpdateAccount applies update to a copy of the stored account and
+	// stores the result atomically with audit; update may run more than once
+	// and must only change its argument. An error from update is returned
+	// and nothing is written. ErrNotFound when there is no such account.
+	// The name cannot change. Returns the account as stored.
+	UpdateAccount(ctx context.Context, name string, update func(*Account) error, audit *epermitv1.AuditEntry) (*Account, error)
+
+	// AppendAudit appends one entry to the audit log on its own (for reads
+	// and refusals); mutations append theirs through their write. The store
+	// sets the entry's seq, prev_hash and hash.
+	AppendAudit(ctx context.Context, e *epermitv1.AuditEntry) error
+
+	// ListAudit returns up to limit audit entries with seq > afterSeq that
+	// match the filter, in seq order.
+	ListAudit(ctx context.Context, f AuditFilter, afterSeq uint64, limit int) ([]*epermitv1.AuditEntry, error)
+
+	// ScanAudit calls fn with every stored audit entry in key order, as
+	// stored, from one consistent snapshot, until fn returns an error (which
+	// ScanAudit returns). It also returns the head recorded with the log.
+	ScanAudit(ctx context.Context, fn func(*epermitv1.AuditEntry) error) (AuditHead, error)
+
 	// Close releases the store. Writes acknowledged before Close are durable.
 	Close() error
+}
+
+// PendingWrite adds or removes one pending cancellation. Exactly one of Put
+// and Delete is set.
+type PendingWrite struct {
+	// RequestID is the caller's idempotency key; empty for none.
+	RequestID string
+	// RequestHash fingerprints the request that carried RequestID.
+	RequestHash []byte
+	// Put adds this pending cancellation.
+	Put *epermitv1.PendingCancellation
+	// Delete removes the pending cancellation with this id.
+	Delete string
+	// Audit is appended to the audit log in the same transaction.
+	Audit *epermitv1.AuditEntry
+}
+
+// Account is one identity allowed to call the node, with the hash of its
+// current bearer token.
+type Account struct {
+	Name     string
+	Division string
+	Roles    []epermitv1.Role
+	Kind     epermitv1.AccountKind
+	Disabled bool
+	Note     string
+	// TokenHash is the SHA-256 hash of the current token; empty for system
+	// accounts.
+	TokenHash  []byte
+	CreateTime time.Time
+	UpdateTime time.Time
+	// TokenTime is when the current token was issued.
+	TokenTime time.Time
+}
+
+// AuditFilter narrows ListAudit. The zero value matches every entry.
+type AuditFilter struct {
+	// Start and End, when not zero, keep entries with Start <= time < End.
+	Start, End time.Time
+	// Actor, when set, keeps the entries of this account.
+	Actor string
+	// Target, when set, keeps the entries with this target.
+	Target string
+}
+
+// AuditHead is the last entry of the audit log as the store recorded it when
+// appending: its seq and hash. Zero for an empty log.
+type AuditHead struct {
+	Seq  uint64
+	Hash []byte
 }
 
 // PermitFilter narrows ListPermits. The zero value matches every permit.
@@ -69,14 +174,24 @@ type PermitWrite struct {
 	PrevVersion int64
 	// Permit is the new state, with Version = PrevVersion+1.
 	Permit *epermitv1.Permit
+	// ResolvePending, when set, names a pending cancellation of this permit
+	// removed in the same transaction (ErrNoPending when it is gone).
+	ResolvePending string
+	// Audit, when set, is appended to the audit log in the same
+	// transaction: there is no change without its entry.
+	Audit *epermitv1.AuditEntry
 }
 
 // Replayed is what a write recorded under its request id.
 type Replayed struct {
 	// RequestHash is the fingerprint stored with the request id.
 	RequestHash []byte
-	// Permit is the permit exactly as that write stored it.
+	// Permit is the permit exactly as that write stored it, for a
+	// WritePermit.
 	Permit *epermitv1.Permit
+	// Pending is the pending cancellation as that WritePending added or
+	// removed it.
+	Pending *epermitv1.PendingCancellation
 }
 
 var (
@@ -92,7 +207,27 @@ var (
 	ErrActivePermit = errors.New("store: citizen already holds a non-final permit")
 	// ErrClosed is returned by a store after Close.
 	ErrClosed = errors.New("store: closed")
+	// ErrExists is returned when creating an account whose name is taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrNoPending is returned when a pending cancellation does not exist.
+	ErrNoPending = errors.New("store: no such pending cancellation")
+	// ErrPendingExists is wrapped by *PendingExistsError.
+	ErrPendingExists = errors.New("store: a cancellation is already pending for the permit")
 )
+
+// PendingExistsError is returned when a cancellation is requested for a
+// permit that already has one pending. It matches ErrPendingExists.
+type PendingExistsError struct {
+	// PendingID is the id of the pending cancellation.
+	PendingID string
+}
+
+func (e *PendingExistsError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrPendingExists, e.PendingID)
+}
+
+// Unwrap makes errors.Is(err, ErrPendingExists) true.
+func (e *PendingExistsError) Unwrap() error { return ErrPendingExists }
 
 // ActivePermitError is returned when a write would give a citizen a second
 // non-final permit. It matches ErrActivePermit with errors.Is.
@@ -118,4 +253,12 @@ func IsFinal(s epermitv1.PermitStatus) bool {
 		return true
 	}
 	return false
+}
+
+// GetPermit returns the replayed permit; nil for a nil *Replayed.
+func (r *Replayed) GetPermit() *epermitv1.Permit {
+	if r == nil {
+		return nil
+	}
+	return r.Permit
 }

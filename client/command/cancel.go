@@ -1,9 +1,7 @@
 package command
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,10 +12,6 @@ import (
 	"github.com/yrd-epermit/epermit/client"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
-
-// errNotConfirmed is returned when the clerk does not confirm a
-// cancellation.
-var errNotConfirmed = errors.New("not confirmed; nothing was sent to the node")
 
 // cancelOptions are the options of the cancel command.
 type cancelOptions struct {
@@ -34,10 +28,16 @@ func newCancelCommand(g *globalOptions) *cobra.Command {
 	o := &cancelOptions{global: g}
 	cmd := &cobra.Command{
 		Use:   "cancel PERMIT_ID --reason REASON [--note TEXT] [--yes] [--if-version N] [--request-id ID]",
-		Short: "Cancel (注销) or confiscate (收缴) a permit; cannot be undone",
-		Long: `Cancel (注销) a permit, or confiscate (收缴) it when the reason is forged or
-fraudulently-obtained, and print the permit. Both are final: no command
-undoes them.
+		Short: "Request the cancellation (注销) or confiscation (收缴) of a permit",
+		Long: `Request the cancellation (注销) of a permit, or its confiscation (收缴) when
+the reason is forged or fraudulently-obtained, and print the pending
+request. Both are final once done, so they take two supervisors of the
+division (四眼原则): this command files the request, and the permit stays as
+it is until a second supervisor approves it with
+'permitctl pending approve PENDING_ID'. Until then the requester may
+withdraw it, or another supervisor reject it, with
+'permitctl pending reject PENDING_ID'. The node refuses (already exists) a
+second request for a permit while one is pending.
 
 Reasons:
   false-materials        obtained with false materials
@@ -52,9 +52,16 @@ Reasons:
 Unless --yes is given, permitctl reads the permit and asks on the terminal
 for its id to be typed back; any other answer aborts with exit status 1 and
 nothing is sent. When standard input is not a terminal, cancel refuses to
-run without --yes.`,
+run without --yes.
+
+The table shows the pending request: its id, the permit, the reason, who
+requested it and when; how to approve it goes to standard error. -o json
+prints the node's response: the unchanged permit and the pending request.`,
 		Example: `  permitctl cancel 330604-4F7K2M9QXW3B7 --reason local-hukou
-  permitctl cancel 330604-4F7K2M9QXW3B7 --reason other --note "court order (2026) 浙0604 测试1号" --yes`,
+  permitctl cancel 330604-4F7K2M9QXW3B7 --reason other --note "court order (2026) 浙0604 测试1号" --yes
+
+  # then a second supervisor, with the id printed above
+  permitctl pending approve pc-5KQ2M9XW3B7T`,
 		Args: exactArgs("PERMIT_ID"),
 		RunE: o.run,
 	}
@@ -77,8 +84,8 @@ func (o *cancelOptions) run(cmd *cobra.Command, args []string) error {
 	if err := requireFlags(cmd, "reason"); err != nil {
 		return err
 	}
-	if !o.yes && !isTerminal(cmd.InOrStdin()) {
-		return usagef(cmd, "standard input is not a terminal, so cancel cannot ask for confirmation; pass --yes to cancel without asking")
+	if err := canConfirm(cmd, o.yes); err != nil {
+		return err
 	}
 	id := args[0]
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
@@ -108,30 +115,22 @@ func (o *cancelOptions) run(cmd *cobra.Command, args []string) error {
 		if err != nil {
 			return o.request.explain(err)
 		}
-		return o.global.printer.Permit(resp.GetPermit(), nil)
+		return o.global.printer.CancellationRequested(resp)
 	})
 }
 
-// confirmCancel asks on prompt whether to cancel (or confiscate, by reason)
-// permit p and reads the answer, one line, from in. It returns nil only when
-// the answer is the permit's id, and errNotConfirmed otherwise.
+// confirmCancel asks on prompt whether to request the cancellation (or
+// confiscation, by reason) of permit p and reads the answer, one line, from
+// in. It returns nil only when the answer is the permit's id, and
+// errNotConfirmed otherwise.
 func confirmCancel(in io.Reader, prompt io.Writer, p *epermitv1.Permit, reason epermitv1.CancelReason) error {
-	verb := "Cancel"
+	what := "cancellation"
 	if confiscates(reason) {
-		verb = "Confiscate"
+		what = "confiscation"
 	}
-	if _, err := fmt.Fprintf(prompt, "%s permit %s (%s)? This cannot be undone. Type the permit id to confirm: ",
-		verb, p.GetId(), p.GetHolder().GetName()); err != nil {
-		return err
-	}
-	answer, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("reading the confirmation: %w", err)
-	}
-	if strings.TrimSpace(answer) != p.GetId() || p.GetId() == "" {
-		return errNotConfirmed
-	}
-	return nil
+	question := fmt.Sprintf("Request the %s of permit %s (%s)? Once a second supervisor approves, it cannot be undone.",
+		what, p.GetId(), p.GetHolder().GetName())
+	return confirm(in, prompt, question, p.GetId(), "permit id")
 }
 
 // confiscates reports whether reason confiscates (收缴) rather than cancels.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/yrd-epermit/epermit/client"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
@@ -20,11 +23,11 @@ func TestConfirmCancel(t *testing.T) {
 	}{
 		{
 			name: "right id", answer: id + "\n", reason: epermitv1.CancelReason_CANCEL_REASON_DEATH,
-			wantPrompt: "Cancel permit " + id + " (测试者甲)? This cannot be undone. Type the permit id to confirm: ",
+			wantPrompt: "Request the cancellation of permit " + id + " (测试者甲)? Once a second supervisor approves, it cannot be undone. Type the permit id to confirm: ",
 		},
 		{
 			name: "right id confiscating", answer: id + "\n", reason: epermitv1.CancelReason_CANCEL_REASON_FORGED,
-			wantPrompt: "Confiscate permit " + id + " (测试者甲)? This cannot be undone. Type the permit id to confirm: ",
+			wantPrompt: "Request the confiscation of permit " + id + " (测试者甲)? Once a second supervisor approves, it cannot be undone. Type the permit id to confirm: ",
 		},
 		{name: "right id with spaces and CRLF", answer: "  " + id + " \r\n", reason: epermitv1.CancelReason_CANCEL_REASON_DEATH},
 		{name: "right id without newline", answer: id, reason: epermitv1.CancelReason_CANCEL_REASON_DEATH},
@@ -58,8 +61,9 @@ func TestConfirmCancel(t *testing.T) {
 }
 
 // TestCancelCommand runs cancel against a fake node: without a terminal and
-// without --yes nothing is sent; with --yes the cancellation goes out with
-// the current version.
+// without --yes nothing is sent; with --yes the request goes out with the
+// current version, and the pending request is printed while the permit
+// stays as it is.
 func TestCancelCommand(t *testing.T) {
 	p := activePermit()
 	t.Run("not a terminal without --yes", func(t *testing.T) {
@@ -87,8 +91,35 @@ func TestCancelCommand(t *testing.T) {
 			RequestId: "req-cancel-1", PermitId: p.GetId(), Version: p.GetVersion(),
 			Reason: epermitv1.CancelReason_CANCEL_REASON_FRAUDULENTLY_OBTAINED, Note: "测试说明",
 		})
-		if !strings.Contains(r.stdout, "confiscated") {
-			t.Errorf("output does not show the permit confiscated:\n%s", r.stdout)
+		for _, want := range []string{"Confiscation requested", "pc-0001", p.GetId(), "fraudulently-obtained", "sup.li"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		if !strings.Contains(r.stderr, "permitctl pending approve pc-0001") {
+			t.Errorf("stderr does not say how to approve:\n%s", r.stderr)
+		}
+		if still, _ := node.permit(p.GetId()); still.GetStatus() != epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE {
+			t.Errorf("the permit is %v before approval, want it unchanged", still.GetStatus())
+		}
+
+		r = runCLI(t, nil, "--server", addr, "cancel", p.GetId(), "--reason", "death", "--yes")
+		if r.code != exitFailure || !strings.Contains(client.Describe(r.err), "already exists") {
+			t.Errorf("second request: exit %d, err %v; want already exists", r.code, r.err)
+		}
+	})
+	t.Run("-o json", func(t *testing.T) {
+		_, addr := startFakeNode(t, p)
+		r := runCLI(t, nil, "--server", addr, "-o", "json", "cancel", p.GetId(), "--reason", "death", "--yes")
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		var got epermitv1.CancelPermitResponse
+		if err := protojson.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("%v\n%s", err, r.stdout)
+		}
+		if got.GetPending().GetId() != "pc-0001" || got.GetPermit().GetStatus() != epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE {
+			t.Errorf("JSON %v, want the pending request and the unchanged permit", &got)
 		}
 	})
 	t.Run("--yes with a stale --if-version", func(t *testing.T) {

@@ -3,6 +3,8 @@ package command
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -13,6 +15,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -43,21 +47,57 @@ func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
 	return cliResult{stdout: out.String(), stderr: errOut.String(), err: err, code: ExitCode(err)}
 }
 
-// fakeNode is an in-memory PermitService standing in for permitd; it
-// records the mutating requests it receives.
+// fakeNode is an in-memory permitd: a PermitService, with an
+// AccountService (fakeAccounts) and an AuditService (fakeAudit) beside it.
+// It records the mutating requests it receives and the metadata of every
+// call, and can be told to require credentials or to fail a method.
 type fakeNode struct {
 	epermitv1.UnimplementedPermitServiceServer
 
-	mu       sync.Mutex
-	permits  map[string]*epermitv1.Permit
-	requests []proto.Message
+	accounts *fakeAccounts
+	audit    *fakeAudit
+
+	mu          sync.Mutex
+	permits     map[string]*epermitv1.Permit
+	pending     []*epermitv1.PendingCancellation
+	nextPending int
+	requests    []proto.Message
+	calls       []fakeCall
+	// requireAuth makes every call but GetIssuerKey authenticate.
+	requireAuth bool
+	// failures maps full method names to the error they answer with.
+	failures map[string]error
 }
 
-// startFakeNode serves a fakeNode holding permits on a loopback port and
-// returns it with its address.
+// fakeCall is one call the fake node received.
+type fakeCall struct {
+	method string
+	md     metadata.MD
+	req    any
+}
+
+// callerKey is the context key of the authenticated caller's account.
+type callerKey struct{}
+
+// fakeNodeConfig configures startFakeNodeWith.
+type fakeNodeConfig struct {
+	// tls, when set, makes the node serve TLS with it.
+	tls *tls.Config
+}
+
+// startFakeNode serves a fakeNode holding permits on a loopback port, in
+// plaintext, and returns it with its address.
 func startFakeNode(t *testing.T, permits ...*epermitv1.Permit) (*fakeNode, string) {
 	t.Helper()
-	n := &fakeNode{permits: map[string]*epermitv1.Permit{}}
+	return startFakeNodeWith(t, fakeNodeConfig{}, permits...)
+}
+
+// startFakeNodeWith serves a fakeNode as cfg says.
+func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.Permit) (*fakeNode, string) {
+	t.Helper()
+	n := &fakeNode{permits: map[string]*epermitv1.Permit{}, failures: map[string]error{}}
+	n.accounts = &fakeAccounts{node: n, accounts: map[string]*fakeAccount{}}
+	n.audit = &fakeAudit{node: n}
 	for _, p := range permits {
 		n.permits[p.GetId()] = proto.CloneOf(p)
 	}
@@ -65,11 +105,52 @@ func startFakeNode(t *testing.T, permits ...*epermitv1.Permit) (*fakeNode, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(n.intercept)}
+	if cfg.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.tls)))
+	}
+	srv := grpc.NewServer(opts...)
 	epermitv1.RegisterPermitServiceServer(srv, n)
+	epermitv1.RegisterAccountServiceServer(srv, n.accounts)
+	epermitv1.RegisterAuditServiceServer(srv, n.audit)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	return n, lis.Addr().String()
+}
+
+// intercept records each call, fails it when told to, and authenticates
+// the caller when credentials are required.
+func (n *fakeNode) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	n.mu.Lock()
+	n.calls = append(n.calls, fakeCall{method: info.FullMethod, md: md.Copy(), req: req})
+	fail, requireAuth := n.failures[info.FullMethod], n.requireAuth
+	n.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	if requireAuth && info.FullMethod != "/epermit.v1.PermitService/GetIssuerKey" {
+		a, _, err := n.accounts.authenticate(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ctx = context.WithValue(ctx, callerKey{}, a)
+	}
+	return handler(ctx, req)
+}
+
+// fail makes method, a full method name, answer err.
+func (n *fakeNode) fail(method string, err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.failures[method] = err
+}
+
+// requireCredentials makes every call authenticate.
+func (n *fakeNode) requireCredentials() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.requireAuth = true
 }
 
 // received returns the mutating requests received so far.
@@ -77,6 +158,32 @@ func (n *fakeNode) received() []proto.Message {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Clone(n.requests)
+}
+
+// receivedCalls returns every call received so far.
+func (n *fakeNode) receivedCalls() []fakeCall {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.calls)
+}
+
+// lastCall returns the metadata and request of the last call.
+func (n *fakeNode) lastCall(t *testing.T) fakeCall {
+	t.Helper()
+	calls := n.receivedCalls()
+	if len(calls) == 0 {
+		t.Fatal("the node received no call")
+	}
+	return calls[len(calls)-1]
+}
+
+// callerName returns the name of the authenticated caller, or def when
+// the node does not authenticate.
+func callerName(ctx context.Context, def string) string {
+	if a, ok := ctx.Value(callerKey{}).(*epermitv1.Account); ok {
+		return a.GetName()
+	}
+	return def
 }
 
 func notFound(id string) error {
@@ -199,18 +306,96 @@ func (n *fakeNode) ReinstatePermit(_ context.Context, req *epermitv1.ReinstatePe
 	return &epermitv1.ReinstatePermitResponse{Permit: p}, nil
 }
 
-func (n *fakeNode) CancelPermit(_ context.Context, req *epermitv1.CancelPermitRequest) (*epermitv1.CancelPermitResponse, error) {
-	p, err := n.change(req, req.GetPermitId(), req.GetVersion(), func(p *epermitv1.Permit) {
-		p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED
-		if confiscates(req.GetReason()) {
-			p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED
+// CancelPermit files a pending request and leaves the permit unchanged;
+// the pending ids are pc-0001, pc-0002 and so on.
+func (n *fakeNode) CancelPermit(ctx context.Context, req *epermitv1.CancelPermitRequest) (*epermitv1.CancelPermitResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.requests = append(n.requests, req)
+	p, ok := n.permits[req.GetPermitId()]
+	if !ok {
+		return nil, notFound(req.GetPermitId())
+	}
+	if p.GetVersion() != req.GetVersion() {
+		return nil, status.Errorf(codes.Aborted, "permit %s is at version %d, not %d; read it again", p.GetId(), p.GetVersion(), req.GetVersion())
+	}
+	for _, pc := range n.pending {
+		if pc.GetPermitId() == p.GetId() {
+			return nil, status.Errorf(codes.AlreadyExists, "cancellation %s of permit %s is pending", pc.GetId(), p.GetId())
 		}
-		p.Cancellation = &epermitv1.Cancellation{Reason: req.GetReason(), Note: req.GetNote()}
-	})
+	}
+	n.nextPending++
+	pc := &epermitv1.PendingCancellation{
+		Id:            fmt.Sprintf("pc-%04d", n.nextPending),
+		PermitId:      p.GetId(),
+		PermitVersion: p.GetVersion(),
+		Reason:        req.GetReason(),
+		Note:          req.GetNote(),
+		RequestedBy:   callerName(ctx, "sup.li"),
+		RequestTime:   ts("2026-03-05 10:00:00"),
+	}
+	n.pending = append(n.pending, pc)
+	return &epermitv1.CancelPermitResponse{Permit: proto.CloneOf(p), Pending: proto.CloneOf(pc)}, nil
+}
+
+// ListPendingCancellations lists the pending requests, oldest first.
+func (n *fakeNode) ListPendingCancellations(_ context.Context, req *epermitv1.ListPendingCancellationsRequest) (*epermitv1.ListPendingCancellationsResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	resp := &epermitv1.ListPendingCancellationsResponse{}
+	for _, pc := range n.pending {
+		if req.GetPermitId() == "" || pc.GetPermitId() == req.GetPermitId() {
+			resp.Pending = append(resp.Pending, proto.CloneOf(pc))
+		}
+	}
+	return resp, nil
+}
+
+// takePending removes and returns pending request id; n.mu is held.
+func (n *fakeNode) takePending(id string) (*epermitv1.PendingCancellation, error) {
+	i := slices.IndexFunc(n.pending, func(pc *epermitv1.PendingCancellation) bool { return pc.GetId() == id })
+	if i < 0 {
+		return nil, status.Errorf(codes.NotFound, "pending cancellation %s not found", id)
+	}
+	pc := n.pending[i]
+	n.pending = slices.Delete(n.pending, i, i+1)
+	return pc, nil
+}
+
+// ApproveCancellation cancels or confiscates the permit of a pending
+// request made by someone else.
+func (n *fakeNode) ApproveCancellation(ctx context.Context, req *epermitv1.ApproveCancellationRequest) (*epermitv1.ApproveCancellationResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.requests = append(n.requests, req)
+	i := slices.IndexFunc(n.pending, func(pc *epermitv1.PendingCancellation) bool { return pc.GetId() == req.GetPendingId() })
+	if i >= 0 && n.pending[i].GetRequestedBy() == callerName(ctx, "sup.zhou") {
+		return nil, status.Error(codes.PermissionDenied, "the approver must be a supervisor other than the requester")
+	}
+	pc, err := n.takePending(req.GetPendingId())
 	if err != nil {
 		return nil, err
 	}
-	return &epermitv1.CancelPermitResponse{Permit: p}, nil
+	p := n.permits[pc.GetPermitId()]
+	p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED
+	if confiscates(pc.GetReason()) {
+		p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED
+	}
+	p.Cancellation = &epermitv1.Cancellation{Reason: pc.GetReason(), Note: pc.GetNote(), Time: ts("2026-03-06 09:00:00")}
+	p.Version++
+	return &epermitv1.ApproveCancellationResponse{Permit: proto.CloneOf(p)}, nil
+}
+
+// RejectCancellation drops a pending request.
+func (n *fakeNode) RejectCancellation(_ context.Context, req *epermitv1.RejectCancellationRequest) (*epermitv1.RejectCancellationResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.requests = append(n.requests, req)
+	pc, err := n.takePending(req.GetPendingId())
+	if err != nil {
+		return nil, err
+	}
+	return &epermitv1.RejectCancellationResponse{Pending: pc}, nil
 }
 
 // VerifyPermit answers validVerification for an active permit's id or the

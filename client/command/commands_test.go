@@ -8,9 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/yrd-epermit/epermit/client/internal/testpki"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
@@ -309,9 +312,12 @@ func TestServerAddress(t *testing.T) {
 		t.Errorf("unreachable node: exit %d, err %v; want a hint to retry with --request-id r9", r.code, r.err)
 	}
 
-	r = runCLI(t, nil, "--server", "192.0.2.10:7700", "show", p.GetId())
-	if r.code != exitFailure || !strings.Contains(r.err.Error(), "loopback") {
-		t.Errorf("non-loopback server: exit %d, err %v; want a refusal", r.code, r.err)
+	// With --ca, permitctl speaks TLS even to loopback; the plaintext fake
+	// node cannot answer.
+	ca := testpki.NewCA(t, "test-ca")
+	r = runCLI(t, nil, "--server", addr, "--ca", ca.CertFile, "--timeout", "5s", "show", p.GetId())
+	if r.code != exitFailure || status.Code(r.err) != codes.Unavailable {
+		t.Errorf("TLS to a plaintext node: exit %d, err %v; want unavailable", r.code, r.err)
 	}
 }
 
@@ -334,6 +340,28 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"qr", "330604-4F7K2M9QXW3B7", "--size", "100"}, "--size applies only with --png"},
 		{[]string{"--timeout", "-1s", "show", "x"}, "--timeout"},
 		{[]string{"--timeout", "soon", "show", "x"}, "--timeout"},
+		{[]string{"admin", "add", "clerk.wang"}, "missing required flag --role"},
+		{[]string{"admin", "add", "clerk.wang", "--role", "janitor"}, `"janitor": must be one of admin, supervisor, clerk, auditor, partner`},
+		{[]string{"admin", "add", "clerk.wang", "--role", "clerk", "--kind", "robot"}, "must be one of person, system"},
+		{[]string{"admin", "add"}, "missing NAME"},
+		{[]string{"admin", "rotate", "clerk.wang"}, "pass --yes"},
+		{[]string{"admin", "remove", "clerk.wang"}, `unknown command "remove"`},
+		{[]string{"pending", "approve"}, "missing PENDING_ID"},
+		{[]string{"pending", "approve", "pc-0001"}, "pass --yes"},
+		{[]string{"pending", "aprove", "pc-0001"}, "did you mean approve"},
+		{[]string{"audit", "list", "--limit", "5", "--all"}, "either --limit or --all"},
+		{[]string{"audit", "list", "--limit", "0"}, "--limit must be at least 1"},
+		{[]string{"audit", "list", "--since", "yesterday"}, "--since: not a time"},
+		{[]string{"audit", "list", "--until", "2026-02-30"}, "--until: not a time"},
+		{[]string{"audit", "list", "--since", "2026-03-02", "--until", "2026-03-01"}, "--until must be later than --since"},
+		{[]string{"audit", "verify", "extra"}, `unexpected argument "extra"`},
+		{[]string{"whoami", "me"}, `unexpected argument "me"`},
+		{[]string{"--token", "a", "--token-file", "b", "whoami"}, "either --token or --token-file"},
+		{[]string{"--token", "", "whoami"}, "--token is empty"},
+		{[]string{"--cert", "c.pem", "whoami"}, "needs both --cert and --key"},
+		{[]string{"--key", "k.pem", "whoami"}, "needs both --cert and --key"},
+		{[]string{"--purpose", "line\nbreak", "show", "x"}, "--purpose"},
+		{[]string{"verify", "--key", "k.pem", "YRD1:X"}, "needs both --cert and --key"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -26,5 +26,14 @@
 //
 // ExitCode maps the error the root returns to the process exit status: 0
 // success, 1 failure, 2 usage error, 3 a verification whose verdict is not
-// VALID.
+// VALID or an audit log whose chain is broken.
+//
+// # Connection settings
+//
+// The global flags --server, --token, --token-file, --ca, --cert, --key
+// and --purpose each fall back to an environment variable (PERMITCTL_SERVER
+// and so on), then to a YAML config file (--config, PERMITCTL_CONFIG, or
+// epermit/permitctl.yaml in the user config directory), then to a default;
+// config.go works this out once per run, and withClient dials with it. The
+// token is never printed back.
 package command

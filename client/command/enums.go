@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -115,3 +116,50 @@ func (o *outputFormat) Set(s string) error {
 
 // Type names the value in help.
 func (o *outputFormat) Type() string { return "format" }
+
+// enumListFlag is a repeatable pflag.Value collecting proto enum values
+// from their words; each use may also list several, separated by commas.
+// A value given twice is kept once.
+type enumListFlag[E protoEnum] struct {
+	target *[]E
+	typ    string
+}
+
+// String returns the words of the values, separated by commas.
+func (f enumListFlag[E]) String() string {
+	words := make([]string, len(*f.target))
+	for i, v := range *f.target {
+		words[i] = enumWord(v)
+	}
+	return strings.Join(words, ",")
+}
+
+// Set parses each comma-separated word of s with parseEnum and adds it.
+func (f enumListFlag[E]) Set(s string) error {
+	for word := range strings.SplitSeq(s, ",") {
+		v, err := parseEnum[E](word)
+		if err != nil {
+			return fmt.Errorf("%q: %w", strings.TrimSpace(word), err)
+		}
+		if !slices.Contains(*f.target, v) {
+			*f.target = append(*f.target, v)
+		}
+	}
+	return nil
+}
+
+// Type names the value in help, as in "--role role".
+func (f enumListFlag[E]) Type() string { return f.typ }
+
+// enumList spells enum values with enumWord, separated by ", ", or "-" for
+// none.
+func enumList[E protoEnum](values []E) string {
+	if len(values) == 0 {
+		return "-"
+	}
+	words := make([]string, len(values))
+	for i, v := range values {
+		words[i] = enumWord(v)
+	}
+	return strings.Join(words, ", ")
+}

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"crypto/sha256"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -180,5 +181,117 @@ func issuerKey() *epermitv1.GetIssuerKeyResponse {
 		PublicKeyPem: "-----BEGIN PUBLIC KEY-----\n" +
 			"MCowBQYDK2VwAyEAMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n" +
 			"-----END PUBLIC KEY-----\n",
+	}
+}
+
+// pendingCancellation is a supervisor's request to cancel activePermit.
+func pendingCancellation() *epermitv1.PendingCancellation {
+	return &epermitv1.PendingCancellation{
+		Id:            "pc-5KQ2M9XW3B7T",
+		PermitId:      "330604-4F7K2M9QXW3B7",
+		PermitVersion: 3,
+		Reason:        epermitv1.CancelReason_CANCEL_REASON_LOCAL_HUKOU,
+		RequestedBy:   "sup.li",
+		RequestTime:   ts("2026-03-05 10:00:00"),
+	}
+}
+
+// pendingConfiscation is a request to confiscate suspendedPermit, with a
+// note.
+func pendingConfiscation() *epermitv1.PendingCancellation {
+	return &epermitv1.PendingCancellation{
+		Id:            "pc-7QW2M4K9XB3F",
+		PermitId:      "330604-7QW2M4K9XB3F1",
+		PermitVersion: 7,
+		Reason:        epermitv1.CancelReason_CANCEL_REASON_FORGED,
+		Note:          "测试案卷 (2026) 第2号",
+		RequestedBy:   "sup.zhou",
+		RequestTime:   ts("2026-03-06 15:30:00"),
+	}
+}
+
+// clerkAccount is a person account of a service-hall clerk.
+func clerkAccount() *epermitv1.Account {
+	return &epermitv1.Account{
+		Name:       "clerk.wang",
+		Division:   "330604",
+		Roles:      []epermitv1.Role{epermitv1.Role_ROLE_CLERK},
+		Kind:       epermitv1.AccountKind_ACCOUNT_KIND_PERSON,
+		Note:       "上虞区行政服务中心 测试窗口3",
+		CreateTime: ts("2026-03-01 09:00:00"),
+		UpdateTime: ts("2026-03-01 09:00:00"),
+		TokenTime:  ts("2026-03-01 09:00:00"),
+	}
+}
+
+// clerkToken is the bearer token of clerkAccount (made up).
+const clerkToken = "epk_test_Q2xlcmtXYW5nVGVzdFRva2VuMDAwMQ"
+
+// supervisorAccount is a person account with two roles.
+func supervisorAccount() *epermitv1.Account {
+	return &epermitv1.Account{
+		Name:       "sup.li",
+		Division:   "330604",
+		Roles:      []epermitv1.Role{epermitv1.Role_ROLE_SUPERVISOR, epermitv1.Role_ROLE_CLERK},
+		Kind:       epermitv1.AccountKind_ACCOUNT_KIND_PERSON,
+		CreateTime: ts("2026-02-10 08:30:00"),
+		UpdateTime: ts("2026-03-02 10:00:00"),
+		TokenTime:  ts("2026-03-02 10:00:00"),
+	}
+}
+
+// partnerAccount is a disabled system account of another division.
+func partnerAccount() *epermitv1.Account {
+	return &epermitv1.Account{
+		Name:       "partner-320502",
+		Division:   "320502",
+		Roles:      []epermitv1.Role{epermitv1.Role_ROLE_PARTNER},
+		Kind:       epermitv1.AccountKind_ACCOUNT_KIND_SYSTEM,
+		Disabled:   true,
+		Note:       "苏州市姑苏区测试节点",
+		CreateTime: ts("2026-01-20 14:00:00"),
+		UpdateTime: ts("2026-03-03 16:45:00"),
+	}
+}
+
+// hashOf returns a SHA-256 hash standing in for an audit entry's.
+func hashOf(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+// auditEntries are four entries of an audit log: an issue, a partner's
+// read with a purpose, a refused call and a cancellation request.
+func auditEntries() []*epermitv1.AuditEntry {
+	return []*epermitv1.AuditEntry{
+		{Seq: 1, Time: ts("2026-03-01 09:30:00"), Actor: "clerk.wang", Roles: []epermitv1.Role{epermitv1.Role_ROLE_CLERK},
+			Division: "330604", Method: "/epermit.v1.PermitService/IssuePermit", Target: "330604-4F7K2M9QXW3B7",
+			RequestId: "01KJKB3Q00AAAAAAAAAAAAAAAAAAAAAAAAAA", Outcome: "OK",
+			PrevHash: make([]byte, 32), Hash: hashOf("1")},
+		{Seq: 2, Time: ts("2026-03-02 11:15:42"), Actor: "partner-320502", Roles: []epermitv1.Role{epermitv1.Role_ROLE_PARTNER},
+			Division: "320502", Method: "/epermit.v1.PermitService/GetPermit", Target: "330604-4F7K2M9QXW3B7",
+			Outcome: "OK", Purpose: "residence check for school enrolment", PrevHash: hashOf("1"), Hash: hashOf("2")},
+		{Seq: 3, Time: ts("2026-03-03 08:01:05"), Actor: "clerk.wang", Roles: []epermitv1.Role{epermitv1.Role_ROLE_CLERK},
+			Division: "330604", Method: "/epermit.v1.PermitService/ReinstatePermit", Target: "330604-7QW2M4K9XB3F1",
+			RequestId: "01KJKB3Q01BBBBBBBBBBBBBBBBBBBBBBBBBB", Outcome: "PERMISSION_DENIED",
+			PrevHash: hashOf("2"), Hash: hashOf("3")},
+		{Seq: 4, Time: ts("2026-03-05 10:00:00"), Actor: "sup.li", Roles: []epermitv1.Role{epermitv1.Role_ROLE_SUPERVISOR, epermitv1.Role_ROLE_CLERK},
+			Division: "330604", Method: "/epermit.v1.PermitService/CancelPermit", Target: "330604-4F7K2M9QXW3B7",
+			RequestId: "01KJKB3Q02CCCCCCCCCCCCCCCCCCCCCCCCCC", Outcome: "OK",
+			PrevHash: hashOf("3"), Hash: hashOf("4")},
+	}
+}
+
+// intactChain is the answer of VerifyAuditChain for an intact log.
+func intactChain() *epermitv1.VerifyAuditChainResponse {
+	return &epermitv1.VerifyAuditChainResponse{Intact: true, Entries: 1234, HeadSeq: 1234, HeadHash: hashOf("1234")}
+}
+
+// brokenChain is the answer of VerifyAuditChain for a log with an edited
+// entry.
+func brokenChain() *epermitv1.VerifyAuditChainResponse {
+	return &epermitv1.VerifyAuditChainResponse{
+		Entries: 1234, FirstBadSeq: 17, Problem: "the entry's hash does not match its contents",
+		HeadSeq: 1234, HeadHash: hashOf("1234"),
 	}
 }

@@ -46,9 +46,12 @@ func TestHelp(t *testing.T) {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	walk(root, nil)
-	for _, name := range []string{"issue", "show", "list", "endorse", "suspend", "reinstate", "cancel", "verify", "qr", "key"} {
-		if c, _, err := root.Find([]string{name}); err != nil || c.Name() != name {
-			t.Errorf("permitctl has no %s command", name)
+	for _, path := range []string{"issue", "show", "list", "endorse", "suspend", "reinstate", "cancel", "verify", "qr", "key export",
+		"pending list", "pending approve", "pending reject", "admin add", "admin list", "admin disable", "admin enable",
+		"admin rotate", "whoami", "audit list", "audit verify"} {
+		args := strings.Fields(path)
+		if c, _, err := root.Find(args); err != nil || c.Name() != args[len(args)-1] {
+			t.Errorf("permitctl has no %s command", path)
 		}
 	}
 }

@@ -21,11 +21,11 @@ type requestOptions struct {
 // addFlags defines --request-id on fs.
 func (r *requestOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&r.requestID, "request-id", "",
-		"`id` making a retry safe (1-64 of A-Z a-z 0-9 . _ : -); random when not given")
+		"`id` making a retry safe (1-64 of A-Z a-z 0-9 . _ : -); a new time-ordered one when not given")
 }
 
-// id returns the request id, choosing a random one on first use when the
-// clerk gave none.
+// id returns the request id, making a new one (client.NewRequestID) on
+// first use when the clerk gave none.
 func (r *requestOptions) id() string {
 	if r.requestID == "" {
 		r.requestID = client.NewRequestID()

@@ -23,6 +23,38 @@ type printer interface {
 	// IssuerKey prints a node's issuer key; pemFile names the file the PEM
 	// was written to, or is empty when the PEM is for standard output.
 	IssuerKey(key *epermitv1.GetIssuerKeyResponse, pemFile string) error
+
+	// CancellationRequested prints a cancellation request waiting for a
+	// second supervisor, and how to approve it.
+	CancellationRequested(resp *epermitv1.CancelPermitResponse) error
+	// PendingCancellations prints the pending cancellation requests.
+	PendingCancellations(resp *epermitv1.ListPendingCancellationsResponse) error
+	// CancellationRejected prints a request just rejected or withdrawn.
+	CancellationRejected(resp *epermitv1.RejectCancellationResponse) error
+
+	// Account prints one account and, once, a new token.
+	Account(a accountResult) error
+	// Accounts prints the node's accounts.
+	Accounts(resp *epermitv1.ListAccountsResponse) error
+	// WhoAmI prints the caller's own account.
+	WhoAmI(resp *epermitv1.WhoAmIResponse) error
+
+	// AuditEntries prints audit log entries and whether there are more.
+	AuditEntries(resp *epermitv1.ListAuditEntriesResponse) error
+	// AuditChain prints the outcome of a check of the audit log's chain.
+	AuditChain(resp *epermitv1.VerifyAuditChainResponse) error
+}
+
+// accountResult is what the admin commands print.
+type accountResult struct {
+	// Account is the account as the node returned it.
+	Account *epermitv1.Account
+	// Token is a bearer token just made for the account, shown this once;
+	// empty when none was made.
+	Token string
+	// Created says the account was just created, so a system account's
+	// way of authenticating is explained.
+	Created bool
 }
 
 // qrCode is what the qr command prints.

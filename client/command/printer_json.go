@@ -55,6 +55,66 @@ func (j *jsonPrinter) IssuerKey(key *epermitv1.GetIssuerKeyResponse, _ string) e
 	return j.print(key)
 }
 
+// CancellationRequested prints the CancelPermitResponse: the unchanged
+// permit and the pending request; how to approve it goes to errOut.
+func (j *jsonPrinter) CancellationRequested(resp *epermitv1.CancelPermitResponse) error {
+	if err := j.note(approveNote(resp.GetPending())); err != nil {
+		return err
+	}
+	return j.print(resp)
+}
+
+// PendingCancellations prints the ListPendingCancellationsResponse.
+func (j *jsonPrinter) PendingCancellations(resp *epermitv1.ListPendingCancellationsResponse) error {
+	return j.print(resp)
+}
+
+// CancellationRejected prints the RejectCancellationResponse.
+func (j *jsonPrinter) CancellationRejected(resp *epermitv1.RejectCancellationResponse) error {
+	return j.print(resp)
+}
+
+// Account prints {"account": ..., "token": ...}, the shape of the responses
+// of CreateAccount and RotateToken, and without a token that of
+// DisableAccount and EnableAccount. The warning that a token is shown only
+// now goes to errOut.
+func (j *jsonPrinter) Account(r accountResult) error {
+	for _, n := range accountNotes(r) {
+		if err := j.note(n); err != nil {
+			return err
+		}
+	}
+	return j.print(&epermitv1.CreateAccountResponse{Account: r.Account, Token: r.Token})
+}
+
+// Accounts prints the ListAccountsResponse.
+func (j *jsonPrinter) Accounts(resp *epermitv1.ListAccountsResponse) error {
+	return j.print(resp)
+}
+
+// WhoAmI prints the WhoAmIResponse.
+func (j *jsonPrinter) WhoAmI(resp *epermitv1.WhoAmIResponse) error {
+	return j.print(resp)
+}
+
+// AuditEntries prints the ListAuditEntriesResponse; next_page_token is set
+// when there are more entries.
+func (j *jsonPrinter) AuditEntries(resp *epermitv1.ListAuditEntriesResponse) error {
+	return j.print(resp)
+}
+
+// AuditChain prints the VerifyAuditChainResponse; hashes are base64, as
+// protobuf JSON writes bytes.
+func (j *jsonPrinter) AuditChain(resp *epermitv1.VerifyAuditChainResponse) error {
+	return j.print(resp)
+}
+
+// note writes a note for people to errOut.
+func (j *jsonPrinter) note(s string) error {
+	_, err := fmt.Fprintln(j.errOut, s)
+	return err
+}
+
 // print writes m as indented JSON and a newline. protojson's own spacing
 // varies between builds by design, so the output is re-indented with
 // encoding/json to keep it stable.

@@ -1,9 +1,11 @@
 package command
 
 import (
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-runewidth"
@@ -150,8 +152,8 @@ func (t *tablePrinter) Verification(resp *epermitv1.VerifyPermitResponse, offlin
 	if s := resp.GetPermit(); s != nil {
 		tb := t.newTable()
 		tb.add("Permit", s.GetPermitId())
-		tb.add("Holder", s.GetHolderName())
-		tb.add("Citizen ID", s.GetMaskedCitizenId())
+		tb.add("Holder", orDash(s.GetHolderName()))
+		tb.add("Citizen ID", orDash(s.GetMaskedCitizenId()))
 		tb.add("Issuing division", orDash(s.GetIssuingDivision()))
 		tb.add("Residence start", orDash(s.GetResidenceStartDate()))
 		tb.add("Residence years", strconv.Itoa(int(s.GetResidenceYears())))
@@ -212,6 +214,195 @@ func (t *tablePrinter) IssuerKey(key *epermitv1.GetIssuerKeyResponse, pemFile st
 	tb.add("Key id", key.GetKid())
 	tb.add("Algorithm", key.GetAlgorithm())
 	return tb.writeTo(info)
+}
+
+// CancellationRequested prints the pending request under a heading; how
+// to approve it goes to errOut.
+func (t *tablePrinter) CancellationRequested(resp *epermitv1.CancelPermitResponse) error {
+	pc := resp.GetPending()
+	what := "Cancellation"
+	if confiscates(pc.GetReason()) {
+		what = "Confiscation"
+	}
+	if _, err := fmt.Fprintf(t.out, "%s requested; waiting for a second supervisor's approval.\n", what); err != nil {
+		return err
+	}
+	tb := t.newTable()
+	t.pendingRows(tb, pc, resp.GetPermit())
+	if err := tb.writeTo(t.out); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(t.errOut, approveNote(pc))
+	return err
+}
+
+// PendingCancellations prints one row per pending request.
+func (t *tablePrinter) PendingCancellations(resp *epermitv1.ListPendingCancellationsResponse) error {
+	if len(resp.GetPending()) == 0 {
+		_, err := fmt.Fprintln(t.errOut, "No pending cancellations.")
+		return err
+	}
+	tb := t.newTable()
+	tb.add("ID", "PERMIT", "REASON", "REQUESTED BY", "REQUESTED", "NOTE")
+	for _, pc := range resp.GetPending() {
+		tb.add(pc.GetId(), pc.GetPermitId(), enumWord(pc.GetReason()), pc.GetRequestedBy(),
+			orDash(formatTime(pc.GetRequestTime())), orDash(pc.GetNote()))
+	}
+	return tb.writeTo(t.out)
+}
+
+// CancellationRejected prints the request under a heading saying the permit
+// is unchanged.
+func (t *tablePrinter) CancellationRejected(resp *epermitv1.RejectCancellationResponse) error {
+	pc := resp.GetPending()
+	if _, err := fmt.Fprintf(t.out, "Request %s rejected; permit %s is unchanged.\n", pc.GetId(), pc.GetPermitId()); err != nil {
+		return err
+	}
+	tb := t.newTable()
+	t.pendingRows(tb, pc, nil)
+	return tb.writeTo(t.out)
+}
+
+// pendingRows adds the rows of a pending request to tb, with the holder's
+// name when p, the permit, is known.
+func (t *tablePrinter) pendingRows(tb *table, pc *epermitv1.PendingCancellation, p *epermitv1.Permit) {
+	tb.add("Pending ID", pc.GetId())
+	tb.add("Permit", pc.GetPermitId())
+	if p != nil {
+		tb.add("Holder", orDash(p.GetHolder().GetName()))
+	}
+	tb.add("Reason", enumWord(pc.GetReason()))
+	tb.add("Note", orDash(pc.GetNote()))
+	tb.add("Requested by", orDash(pc.GetRequestedBy()))
+	tb.add("Requested", orDash(formatTime(pc.GetRequestTime())))
+	tb.add("Permit version", strconv.FormatInt(pc.GetPermitVersion(), 10))
+}
+
+// Account prints the account and any new token; the warning that the token
+// is shown only now goes to errOut.
+func (t *tablePrinter) Account(r accountResult) error {
+	tb := t.newTable()
+	t.accountRows(tb, r.Account, "")
+	if r.Token != "" {
+		tb.add("Token", r.Token)
+	}
+	if err := tb.writeTo(t.out); err != nil {
+		return err
+	}
+	for _, n := range accountNotes(r) {
+		if _, err := fmt.Fprintln(t.errOut, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Accounts prints one row per account.
+func (t *tablePrinter) Accounts(resp *epermitv1.ListAccountsResponse) error {
+	if len(resp.GetAccounts()) == 0 {
+		_, err := fmt.Fprintln(t.errOut, "No accounts.")
+		return err
+	}
+	tb := t.newTable()
+	tb.add("NAME", "KIND", "ROLES", "DIVISION", "STATUS", "TOKEN ISSUED", "NOTE")
+	for _, a := range resp.GetAccounts() {
+		tb.add(a.GetName(), optionalWord(a.GetKind()), strings.ReplaceAll(enumList(a.GetRoles()), " ", ""),
+			orDash(a.GetDivision()), accountStatus(a), orDash(formatTime(a.GetTokenTime())), orDash(a.GetNote()))
+	}
+	return tb.writeTo(t.out)
+}
+
+// WhoAmI prints the caller's account and how it authenticated.
+func (t *tablePrinter) WhoAmI(resp *epermitv1.WhoAmIResponse) error {
+	tb := t.newTable()
+	t.accountRows(tb, resp.GetAccount(), orDash(resp.GetAuthenticatedBy()))
+	return tb.writeTo(t.out)
+}
+
+// accountRows adds the rows of account a to tb, with how the caller
+// authenticated when by is not empty.
+func (t *tablePrinter) accountRows(tb *table, a *epermitv1.Account, by string) {
+	tb.add("Name", a.GetName())
+	if by != "" {
+		tb.add("Authenticated by", by)
+	}
+	tb.add("Kind", optionalWord(a.GetKind()))
+	tb.add("Roles", enumList(a.GetRoles()))
+	tb.add("Division", orDash(a.GetDivision()))
+	tb.add("Status", accountStatus(a))
+	tb.add("Note", orDash(a.GetNote()))
+	tb.add("Created", orDash(formatTime(a.GetCreateTime())))
+	tb.add("Updated", orDash(formatTime(a.GetUpdateTime())))
+	if a.GetKind() != epermitv1.AccountKind_ACCOUNT_KIND_SYSTEM {
+		tb.add("Token issued", orDash(formatTime(a.GetTokenTime())))
+	}
+}
+
+// accountStatus spells whether an account may authenticate.
+func accountStatus(a *epermitv1.Account) string {
+	if a.GetDisabled() {
+		return "disabled"
+	}
+	return "enabled"
+}
+
+// AuditEntries prints one row per entry; that there are more goes to
+// errOut.
+func (t *tablePrinter) AuditEntries(resp *epermitv1.ListAuditEntriesResponse) error {
+	if len(resp.GetEntries()) == 0 {
+		if _, err := fmt.Fprintln(t.errOut, "No audit entries found."); err != nil {
+			return err
+		}
+	} else {
+		tb := t.newTable()
+		tb.add("SEQ", "TIME", "ACTOR", "METHOD", "TARGET", "OUTCOME", "PURPOSE")
+		for _, e := range resp.GetEntries() {
+			tb.add(strconv.FormatUint(e.GetSeq(), 10), orDash(formatTime(e.GetTime())), orDash(e.GetActor()),
+				shortMethod(e.GetMethod()), orDash(e.GetTarget()), orDash(e.GetOutcome()), orDash(e.GetPurpose()))
+		}
+		if err := tb.writeTo(t.out); err != nil {
+			return err
+		}
+	}
+	if resp.GetNextPageToken() != "" {
+		_, err := fmt.Fprintln(t.errOut, "More entries: run again with a larger --limit, or use --all.")
+		return err
+	}
+	return nil
+}
+
+// shortMethod drops the package from a full gRPC method name:
+// "/epermit.v1.PermitService/IssuePermit" becomes "PermitService/IssuePermit".
+func shortMethod(m string) string {
+	m = strings.TrimPrefix(m, "/")
+	if svc, method, ok := strings.Cut(m, "/"); ok {
+		if i := strings.LastIndexByte(svc, '.'); i >= 0 {
+			svc = svc[i+1:]
+		}
+		return svc + "/" + method
+	}
+	return orDash(m)
+}
+
+// AuditChain prints INTACT or BROKEN, then the entries checked, the first
+// bad entry and its problem, and the head of the log.
+func (t *tablePrinter) AuditChain(resp *epermitv1.VerifyAuditChainResponse) error {
+	verdict := "INTACT"
+	if !resp.GetIntact() {
+		verdict = "BROKEN"
+	}
+	if _, err := fmt.Fprintln(t.out, verdict); err != nil {
+		return err
+	}
+	tb := t.newTable()
+	tb.add("Entries", strconv.FormatUint(resp.GetEntries(), 10))
+	if !resp.GetIntact() {
+		tb.add("First bad seq", strconv.FormatUint(resp.GetFirstBadSeq(), 10))
+		tb.add("Problem", orDash(resp.GetProblem()))
+	}
+	tb.add("Head seq", strconv.FormatUint(resp.GetHeadSeq(), 10))
+	tb.add("Head hash", orDash(hex.EncodeToString(resp.GetHeadHash())))
+	return tb.writeTo(t.out)
 }
 
 // optionalWord spells an enum value with enumWord, and the zero value as

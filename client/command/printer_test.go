@@ -61,6 +61,57 @@ var printerCases = []struct {
 	{"qr_png", func(p printer) error {
 		return p.QRCode(qrCode{PermitID: "330604-4F7K2M9QXW3B7", Credential: activeCredential(), PNGFile: "permit.png"})
 	}},
+	{"cancel_requested", func(p printer) error {
+		return p.CancellationRequested(&epermitv1.CancelPermitResponse{Permit: activePermit(), Pending: pendingCancellation()})
+	}},
+	{"confiscation_requested", func(p printer) error {
+		return p.CancellationRequested(&epermitv1.CancelPermitResponse{Permit: suspendedPermit(), Pending: pendingConfiscation()})
+	}},
+	{"pending_list", func(p printer) error {
+		return p.PendingCancellations(&epermitv1.ListPendingCancellationsResponse{
+			Pending: []*epermitv1.PendingCancellation{pendingCancellation(), pendingConfiscation()},
+		})
+	}},
+	{"pending_list_empty", func(p printer) error {
+		return p.PendingCancellations(&epermitv1.ListPendingCancellationsResponse{})
+	}},
+	{"pending_rejected", func(p printer) error {
+		return p.CancellationRejected(&epermitv1.RejectCancellationResponse{Pending: pendingConfiscation()})
+	}},
+	{"account_created", func(p printer) error {
+		return p.Account(accountResult{Account: clerkAccount(), Token: clerkToken, Created: true})
+	}},
+	{"account_created_system", func(p printer) error {
+		a := partnerAccount()
+		a.Disabled = false
+		return p.Account(accountResult{Account: a, Created: true})
+	}},
+	{"account_rotated", func(p printer) error {
+		return p.Account(accountResult{Account: supervisorAccount(), Token: "epk_test_U3VwTGlSb3RhdGVkVG9rZW4wMDAy"})
+	}},
+	{"account_disabled", func(p printer) error {
+		return p.Account(accountResult{Account: partnerAccount()})
+	}},
+	{"accounts", func(p printer) error {
+		return p.Accounts(&epermitv1.ListAccountsResponse{
+			Accounts: []*epermitv1.Account{clerkAccount(), partnerAccount(), supervisorAccount()},
+		})
+	}},
+	{"accounts_empty", func(p printer) error { return p.Accounts(&epermitv1.ListAccountsResponse{}) }},
+	{"whoami", func(p printer) error {
+		return p.WhoAmI(&epermitv1.WhoAmIResponse{Account: supervisorAccount(), AuthenticatedBy: "token"})
+	}},
+	{"audit_list", func(p printer) error {
+		return p.AuditEntries(&epermitv1.ListAuditEntriesResponse{Entries: auditEntries()})
+	}},
+	{"audit_list_more", func(p printer) error {
+		return p.AuditEntries(&epermitv1.ListAuditEntriesResponse{Entries: auditEntries()[:2], NextPageToken: "2"})
+	}},
+	{"audit_list_empty", func(p printer) error {
+		return p.AuditEntries(&epermitv1.ListAuditEntriesResponse{})
+	}},
+	{"audit_intact", func(p printer) error { return p.AuditChain(intactChain()) }},
+	{"audit_broken", func(p printer) error { return p.AuditChain(brokenChain()) }},
 }
 
 func TestPrinters(t *testing.T) {

@@ -22,6 +22,7 @@ type verifyOptions struct {
 	global   *globalOptions
 	permitID string
 	offline  bool
+	personal bool
 	keyFile  string
 }
 
@@ -34,7 +35,8 @@ func newVerifyCommand(g *globalOptions) *cobra.Command {
 		Long: `Verify a credential, as scanned from a permit's QR code, or a permit by id,
 and print the verdict (VALID, NOT VALID or STATUS UNKNOWN), each check made
 (✓ passed, ✗ failed) with its reason, and the permit as the credential or the
-register states it, with the citizen id masked.
+register states it. The node names the holder (with the citizen id masked)
+only with --personal-data, which it records in its audit log.
 
 The credential text is the argument; with "-", or with no argument when
 standard input is not a terminal, it is read from standard input. --id
@@ -45,7 +47,9 @@ then the permit's current status in its register. With --offline, permitctl
 makes the first four checks itself against the one public key in --key (as
 written by 'permitctl key export'), for the issuer the credential names, and
 contacts no node: the permit's status is not checked, so the verdict is at
-best STATUS UNKNOWN, and the output says so.
+best STATUS UNKNOWN, and the output says so. With --offline, --key names the
+issuer's public key; without it, --key is the client certificate's private
+key for mutual TLS, as for every other command.
 
 Exit status:
   0  VALID; with --offline, authentic and within its time window
@@ -66,8 +70,10 @@ Exit status:
 // addFlags defines the flags of verify on fs.
 func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.permitID, "id", "", "verify the permit with this `id` in the register instead of a credential")
+	fs.BoolVar(&o.personal, "personal-data", false, "ask the node for the holder's name and masked citizen id too (audited; partners need --purpose)")
 	fs.BoolVar(&o.offline, "offline", false, "verify without a node, against the key in --key; the status is not checked")
-	fs.StringVar(&o.keyFile, "key", "", "PEM `file` of the issuer's public key, for --offline")
+	fs.StringVar(&o.keyFile, "key", "",
+		"with --offline, PEM `file` of the issuer's public key; otherwise, as everywhere, the client certificate's private key")
 }
 
 // checkArgs accepts at most one argument, and none with --id.
@@ -81,8 +87,6 @@ func (o *verifyOptions) checkArgs(cmd *cobra.Command, args []string) error {
 		return usagef(cmd, "--offline verifies a credential text, not --id")
 	case o.offline && o.keyFile == "":
 		return usagef(cmd, "--offline needs --key FILE.pem")
-	case !o.offline && o.keyFile != "":
-		return usagef(cmd, "--key is used only with --offline")
 	}
 	return nil
 }
@@ -90,7 +94,7 @@ func (o *verifyOptions) checkArgs(cmd *cobra.Command, args []string) error {
 // run verifies, prints the outcome and turns a verdict other than VALID
 // into exit status 3.
 func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
-	req := &epermitv1.VerifyPermitRequest{}
+	req := &epermitv1.VerifyPermitRequest{IncludePersonalData: o.personal}
 	if o.permitID != "" {
 		req.Subject = &epermitv1.VerifyPermitRequest_PermitId{PermitId: o.permitID}
 	} else {
@@ -107,6 +111,10 @@ func (o *verifyOptions) run(cmd *cobra.Command, args []string) error {
 			return err
 		}
 	} else {
+		if cmd.Flags().Changed("key") {
+			// Online, --key means what it means everywhere else.
+			o.global.conn.key = o.keyFile
+		}
 		err := o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 			var err error
 			resp, err = c.Permits.VerifyPermit(ctx, req)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/yrd-epermit/epermit/citizenid"
+	"github.com/yrd-epermit/epermit/client"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -31,17 +34,20 @@ func BenchmarkNode(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Data = b.TempDir()
+	cfg.Limits = LimitsConfig{} // the callers stand for many clerks: no per-account limit
 	n, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	go n.Serve()
 	defer n.Shutdown(context.Background())
+	token := benchClerk(b, n)
 
 	// A few connections, as a load balancer or several clerk machines would.
 	var conns []*grpc.ClientConn
 	for range 4 {
-		c, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(bearer(token)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -54,10 +60,9 @@ func BenchmarkNode(b *testing.B) {
 	health := func(i int) healthpb.HealthClient { return healthpb.NewHealthClient(conns[i%len(conns)]) }
 
 	ids := citizenid.NewGenerator(2026)
-	var seq atomic.Int64
 	issueReq := func() *epermitv1.IssuePermitRequest {
 		return &epermitv1.IssuePermitRequest{
-			RequestId: fmt.Sprintf("bench-%d", seq.Add(1)),
+			RequestId: client.NewRequestID(),
 			Holder: &epermitv1.Holder{Name: "测试者丙", CitizenId: ids.Next(), Ethnicity: "汉",
 				HukouAddress: "安徽省阜阳市测试县测试镇5号"},
 			ResidenceAddress: "浙江省绍兴市上虞区百官街道测试路8号",
@@ -110,6 +115,28 @@ func BenchmarkNode(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// benchClerk creates a clerk account with the bootstrap admin's token and
+// returns the clerk's token.
+func benchClerk(b *testing.B, n *Node) string {
+	b.Helper()
+	admin, err := os.ReadFile(n.BootstrapTokenFile())
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(string(admin)))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := epermitv1.NewAccountServiceClient(conn).CreateAccount(context.Background(), &epermitv1.CreateAccountRequest{
+		Name: "bench-clerk", Division: n.cfg.Division, Roles: []epermitv1.Role{epermitv1.Role_ROLE_CLERK}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return resp.Token
 }
 
 func verdict(resp *epermitv1.VerifyPermitResponse, err error) error {

@@ -29,6 +29,30 @@ type Config struct {
 	Rules RulesConfig `yaml:"rules"`
 	// Log configures structured logging on stderr.
 	Log LogConfig `yaml:"log"`
+	// TLS configures transport security; without it the node serves
+	// plaintext, on loopback only.
+	TLS TLSConfig `yaml:"tls"`
+	// Limits bounds what one identity may do.
+	Limits LimitsConfig `yaml:"limits"`
+}
+
+// TLSConfig names the node's certificate files (PEM).
+type TLSConfig struct {
+	// Cert and Key are the node's certificate and private key.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCA, when set, turns on mutual TLS: every client must present a
+	// certificate issued by this CA.
+	ClientCA string `yaml:"client_ca"`
+}
+
+// LimitsConfig is the per-identity rate limit on changes.
+type LimitsConfig struct {
+	// MutationsPerSecond is each account's sustained rate of changes; 0
+	// turns the limit off.
+	MutationsPerSecond float64 `yaml:"mutations_per_second"`
+	// MutationBurst is how many changes an account may make at once.
+	MutationBurst int `yaml:"mutation_burst"`
 }
 
 // RulesConfig holds what varies by city in the permit lifecycle.
@@ -61,6 +85,7 @@ func DefaultConfig() Config {
 		Data:     "data",
 		Rules:    RulesConfig{EndorsementWindowMonths: 1},
 		Log:      LogConfig{Format: "text", Level: "info"},
+		Limits:   LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
 	}
 }
 
@@ -79,7 +104,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 		fmt.Fprint(out, `permitd runs one member division's electronic residence permit node.
 
 With no flags it serves division 330604 (Shangyu) on 127.0.0.1:7700 in
-plaintext, keeping its bbolt file and issuer key in ./data.
+plaintext, keeping its bbolt file and issuer key in ./data. On the first
+start of a data folder it creates the admin account and writes its token to
+data/admin.token (mode 0600). Any address beyond loopback needs TLS
+(--tls-cert, --tls-key); --client-ca adds mutual TLS.
 
 Each flag can also be set by the environment variable in brackets or in the
 YAML config file; flags win over the environment, which wins over the file.
@@ -94,6 +122,9 @@ Flags:
 	data := fs.String("data", cfg.Data, "data `folder` [PERMITD_DATA]")
 	logFormat := fs.String("log-format", cfg.Log.Format, "log `format`: text or json [PERMITD_LOG_FORMAT]")
 	logLevel := fs.String("log-level", cfg.Log.Level, "log `level`: debug, info, warn, error [PERMITD_LOG_LEVEL]")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM) of the node [PERMITD_TLS_CERT]")
+	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM) of the node [PERMITD_TLS_KEY]")
+	clientCA := fs.String("client-ca", "", "CA `file` (PEM) for mutual TLS: clients must present a certificate it issued [PERMITD_CLIENT_CA]")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -117,6 +148,9 @@ Flags:
 		{"data", "PERMITD_DATA", data, &cfg.Data},
 		{"log-format", "PERMITD_LOG_FORMAT", logFormat, &cfg.Log.Format},
 		{"log-level", "PERMITD_LOG_LEVEL", logLevel, &cfg.Log.Level},
+		{"tls-cert", "PERMITD_TLS_CERT", tlsCert, &cfg.TLS.Cert},
+		{"tls-key", "PERMITD_TLS_KEY", tlsKey, &cfg.TLS.Key},
+		{"client-ca", "PERMITD_CLIENT_CA", clientCA, &cfg.TLS.ClientCA},
 	} {
 		if e := getenv(o.env); e != "" {
 			*o.dst = e
@@ -173,6 +207,18 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.logLevel(); err != nil {
 		errs = append(errs, err)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		errs = append(errs, errors.New("tls: give both the certificate and the key, or neither"))
+	}
+	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
+		errs = append(errs, errors.New("tls.client_ca needs tls.cert and tls.key: mutual TLS is TLS first"))
+	}
+	if c.Limits.MutationsPerSecond < 0 || c.Limits.MutationBurst < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	if c.Limits.MutationsPerSecond > 0 && c.Limits.MutationBurst < 1 {
+		errs = append(errs, errors.New("limits.mutation_burst must be at least 1 when limits.mutations_per_second is set"))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,8 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,13 +17,19 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/pki"
+	"github.com/yrd-epermit/epermit/server/account"
+	"github.com/yrd-epermit/epermit/server/audit"
+	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
@@ -33,6 +41,9 @@ import (
 const (
 	StoreFile = "permits.db"
 	KeyFile   = "issuer.key"
+	// AdminTokenFile holds the bootstrap admin's token, written on the
+	// first start of a data folder.
+	AdminTokenFile = "admin.token"
 )
 
 // Server limits.
@@ -59,6 +70,8 @@ type Node struct {
 	grpc   *grpc.Server
 	health *health.Server
 	lis    net.Listener
+	// bootstrapped is the admin token file written by this start, if any.
+	bootstrapped string
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -66,8 +79,22 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkPlaintext(cfg.Listen); err != nil {
+	var creds []grpc.ServerOption
+	if cfg.TLS.Cert != "" {
+		tc, err := pki.ServerConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		if err := checkNodeCert(tc, cfg.Division); err != nil {
+			return nil, err
+		}
+		creds = append(creds, grpc.Creds(credentials.NewTLS(tc)))
+	} else if err := checkPlaintext(cfg.Listen); err != nil {
 		return nil, err
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
 	}
 	log := opts.Logger
 	if log == nil {
@@ -89,15 +116,29 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokenFile := filepath.Join(cfg.Data, AdminTokenFile)
+	created, err := account.Bootstrap(context.Background(), st, cfg.Division, tokenFile, clock())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer()}
-	n.grpc = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), defaultDeadlineUnary(defaultDeadline)),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log)),
+	if created {
+		n.bootstrapped = tokenFile
+	}
+	guard := auth.New(auth.Config{
+		Store: st, Division: cfg.Division,
+		Rate: rate.Limit(cfg.Limits.MutationsPerSecond), Burst: cfg.Limits.MutationBurst,
+		Clock: clock, Logger: log,
+	})
+	n.grpc = grpc.NewServer(append(creds,
+		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), defaultDeadlineUnary(defaultDeadline), guard.Unary()),
+		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.Stream()),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -109,7 +150,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 			Time:              2 * time.Minute,  // ping a quiet client after this
 			Timeout:           20 * time.Second, // and drop it if the ping is not answered
 		}),
-	)
+	)...)
 	permit.RegisterService(n.grpc, permit.New(permit.Config{
 		Store:     st,
 		Signer:    signer,
@@ -120,9 +161,11 @@ func New(cfg Config, opts Options) (*Node, error) {
 			CardValidityYears:       cfg.Rules.CardValidityYears,
 			CancelReasons:           reasons,
 		},
-		Clock:  opts.Clock,
+		Clock:  clock,
 		Logger: log,
 	}))
+	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
+	audit.RegisterService(n.grpc, audit.New(st, log))
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
@@ -131,6 +174,14 @@ func New(cfg Config, opts Options) (*Node, error) {
 
 // Addr is the address the node listens on.
 func (n *Node) Addr() net.Addr { return n.lis.Addr() }
+
+// BootstrapTokenFile is the file holding the admin token created by this
+// start, or "" when the data folder already had accounts.
+func (n *Node) BootstrapTokenFile() string { return n.bootstrapped }
+
+// TLS reports whether the node serves TLS, and whether it requires client
+// certificates.
+func (n *Node) TLS() (on, mutual bool) { return n.cfg.TLS.Cert != "", n.cfg.TLS.ClientCA != "" }
 
 // KID is the key id of the node's issuer key.
 func (n *Node) KID() string { return n.signer.KID() }
@@ -161,6 +212,21 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	return n.store.Close()
+}
+
+// checkNodeCert refuses a node certificate that names another division.
+func checkNodeCert(tc *tls.Config, division string) error {
+	if len(tc.Certificates) == 0 || len(tc.Certificates[0].Certificate) == 0 {
+		return errors.New("tls: no node certificate")
+	}
+	leaf, err := x509.ParseCertificate(tc.Certificates[0].Certificate[0])
+	if err != nil {
+		return fmt.Errorf("tls: node certificate: %w", err)
+	}
+	if d, ok := pki.DivisionFromCert(leaf); ok && d != division {
+		return fmt.Errorf("tls: the node certificate is for division %s, but this node serves %s", d, division)
+	}
+	return nil
 }
 
 // checkPlaintext refuses to serve plaintext beyond loopback.

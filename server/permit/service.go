@@ -34,6 +34,7 @@ import (
 	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -101,8 +102,8 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 	if err := v.Err("invalid issue request"); err != nil {
 		return nil, err
 	}
-	if p, err := s.replay(ctx, req.RequestId, req); p != nil || err != nil {
-		return s.issueResponse(p, err)
+	if r, err := s.replay(ctx, req.RequestId, req); r != nil || err != nil {
+		return s.issueResponse(r.GetPermit(), err)
 	}
 	p := &epermitv1.Permit{
 		Holder:             h,
@@ -128,16 +129,19 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 		p.Id = id
 		err = s.cfg.Store.WritePermit(ctx, store.PermitWrite{
 			RequestID: req.RequestId, RequestHash: fingerprint(req), Permit: p,
+			Audit: auth.CallFrom(ctx).Entry(id),
 		})
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue // a random id collided; draw another
 		}
 		if errors.Is(err, store.ErrDuplicateRequest) {
-			return s.issueResponse(s.replay(ctx, req.RequestId, req))
+			r, err := s.replay(ctx, req.RequestId, req)
+			return s.issueResponse(r.GetPermit(), err)
 		}
 		if err != nil {
 			return nil, s.storeError("issue permit", err)
 		}
+		auth.CallFrom(ctx).Recorded()
 		return s.issueResponse(p, nil)
 	}
 }
@@ -256,10 +260,11 @@ func (s *Service) ReinstatePermit(ctx context.Context, req *epermitv1.ReinstateP
 	return &epermitv1.ReinstatePermitResponse{Permit: s.decorateAt(p, p.UpdateTime.AsTime())}, nil
 }
 
-// CancelPermit implements epermitv1.PermitServiceServer.
+// CancelPermit implements epermitv1.PermitServiceServer: it validates the
+// request and files it for a second supervisor's approval (pending.go).
 func (s *Service) CancelPermit(ctx context.Context, req *epermitv1.CancelPermitRequest) (*epermitv1.CancelPermitResponse, error) {
 	var v apierror.Violations
-	final, ok := cancelOutcome[req.Reason]
+	_, ok := cancelOutcome[req.Reason]
 	switch {
 	case req.Reason == epermitv1.CancelReason_CANCEL_REASON_UNSPECIFIED:
 		v.Add("reason", "REQUIRED", "is required: the ground for cancelling or confiscating")
@@ -275,19 +280,7 @@ func (s *Service) CancelPermit(ctx context.Context, req *epermitv1.CancelPermitR
 	if err := v.Err("invalid cancel request"); err != nil {
 		return nil, err
 	}
-	p, err := s.change(ctx, req, req.RequestId, req.PermitId, req.Version, func(p *epermitv1.Permit, now time.Time) error {
-		if err := mustNotBeFinal(p); err != nil {
-			return err
-		}
-		p.Status = final
-		p.Suspension = nil
-		p.Cancellation = &epermitv1.Cancellation{Reason: req.Reason, Note: note, Time: timestamppb.New(now)}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &epermitv1.CancelPermitResponse{Permit: s.decorateAt(p, p.UpdateTime.AsTime())}, nil
+	return s.requestCancellation(ctx, req, note)
 }
 
 // cancelOutcome maps each cancellation ground to the final status it leads to.
@@ -343,7 +336,8 @@ func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) 
 
 // change runs one idempotent, versioned change of an existing permit: it
 // replays a known request id, checks the version, lets apply change a copy
-// of the record and writes it back atomically. It returns the stored record.
+// of the record and writes it back atomically with the call's audit entry.
+// It returns the stored record.
 func (s *Service) change(ctx context.Context, req proto.Message, reqID, rawID string, ver int64,
 	apply func(p *epermitv1.Permit, now time.Time) error) (*epermitv1.Permit, error) {
 	var v apierror.Violations
@@ -353,8 +347,8 @@ func (s *Service) change(ctx context.Context, req proto.Message, reqID, rawID st
 	if err := v.Err("invalid request"); err != nil {
 		return nil, err
 	}
-	if p, err := s.replay(ctx, reqID, req); p != nil || err != nil {
-		return p, err
+	if r, err := s.replay(ctx, reqID, req); r != nil || err != nil {
+		return r.GetPermit(), err
 	}
 	cur, err := s.cfg.Store.GetPermit(ctx, id)
 	if err != nil {
@@ -363,6 +357,13 @@ func (s *Service) change(ctx context.Context, req proto.Message, reqID, rawID st
 	if cur.Version != ver {
 		return nil, apierror.Aborted("permit " + id + " has changed since the version given; read it again and retry")
 	}
+	return s.commit(ctx, req, reqID, cur, "", apply)
+}
+
+// commit applies apply to a copy of cur and writes it with the call's audit
+// entry, removing the pending cancellation resolved, if any.
+func (s *Service) commit(ctx context.Context, req proto.Message, reqID string, cur *epermitv1.Permit, resolved string,
+	apply func(p *epermitv1.Permit, now time.Time) error) (*epermitv1.Permit, error) {
 	now := s.cfg.Clock()
 	next := cloneProto(cur)
 	if err := apply(next, now); err != nil {
@@ -370,21 +371,25 @@ func (s *Service) change(ctx context.Context, req proto.Message, reqID, rawID st
 	}
 	next.Version = cur.Version + 1
 	next.UpdateTime = timestamppb.New(now)
-	err = s.cfg.Store.WritePermit(ctx, store.PermitWrite{
+	call := auth.CallFrom(ctx)
+	err := s.cfg.Store.WritePermit(ctx, store.PermitWrite{
 		RequestID: reqID, RequestHash: fingerprint(req), PrevVersion: cur.Version, Permit: next,
+		ResolvePending: resolved, Audit: call.Entry(cur.Id),
 	})
 	switch {
 	case errors.Is(err, store.ErrDuplicateRequest):
-		return s.replay(ctx, reqID, req)
+		r, err := s.replay(ctx, reqID, req)
+		return r.GetPermit(), err
 	case err != nil:
-		return nil, s.storeError("write permit", err, id)
+		return nil, s.storeError("write permit", err, cur.Id)
 	}
+	call.Recorded()
 	return next, nil
 }
 
-// replay returns the record written under reqID, nil when the id is new, or
+// replay returns what was written under reqID, nil when the id is new, or
 // an error when the id was used for a different request.
-func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (*epermitv1.Permit, error) {
+func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (*store.Replayed, error) {
 	r, err := s.cfg.Store.Replay(ctx, reqID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -395,7 +400,7 @@ func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (
 		return nil, apierror.InvalidField("request_id", "REUSED",
 			"was already used for a different request; choose a new request id")
 	}
-	return r.Permit, nil
+	return r, nil
 }
 
 // fingerprint identifies a request by its type and content.
@@ -425,6 +430,8 @@ func (s *Service) storeError(op string, err error, id ...string) error {
 		return apierror.NotFound("permit", id[0])
 	case errors.Is(err, store.ErrConflict):
 		return apierror.Aborted("the permit changed concurrently; read it again and retry")
+	case errors.Is(err, store.ErrNoPending) && len(id) > 0:
+		return apierror.NotFound("pending cancellation", id[len(id)-1])
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -20,7 +20,9 @@ import (
 
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/permit"
+	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -47,14 +49,27 @@ func at(date string) time.Time {
 }
 
 type harness struct {
+	// client acts as "staff", a clerk who is also a supervisor; second as
+	// "second", another supervisor, for approving cancellations.
 	client epermitv1.PermitServiceClient
+	second epermitv1.PermitServiceClient
+	store  *bolt.Store
 	clock  *clock
 	signer *credential.Signer
 	ids    *citizenid.Generator
 }
 
-// start runs a PermitService on a real loopback gRPC server over a bbolt
-// file in a temporary folder.
+// token is a bearer token sent with every call; the test server is on
+// loopback without TLS.
+type token string
+
+func (t token) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(t)}, nil
+}
+func (token) RequireTransportSecurity() bool { return false }
+
+// start runs a PermitService behind the node's auth guard on a real
+// loopback gRPC server over a bbolt file in a temporary folder.
 func start(t *testing.T, rules permit.Rules) *harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -68,7 +83,8 @@ func start(t *testing.T, rules permit.Rules) *harness {
 		t.Fatal(err)
 	}
 	clk := &clock{now: at("2026-03-15")}
-	srv := grpc.NewServer()
+	guard := auth.New(auth.Config{Store: st, Division: division, Clock: clk.Now})
+	srv := grpc.NewServer(grpc.UnaryInterceptor(guard.Unary()))
 	permit.RegisterService(srv, permit.New(permit.Config{
 		Store: st, Signer: signer, Division: division, Authority: "绍兴市公安局上虞区分局",
 		Rules: rules, Clock: clk.Now,
@@ -78,16 +94,49 @@ func start(t *testing.T, rules permit.Rules) *harness {
 		t.Fatal(err)
 	}
 	go srv.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
+	h := &harness{store: st, clock: clk, signer: signer, ids: citizenid.NewGenerator(7)}
+	for _, a := range []struct {
+		name   string
+		roles  []epermitv1.Role
+		client *epermitv1.PermitServiceClient
+	}{
+		{"staff", []epermitv1.Role{epermitv1.Role_ROLE_CLERK, epermitv1.Role_ROLE_SUPERVISOR}, &h.client},
+		{"second", []epermitv1.Role{epermitv1.Role_ROLE_SUPERVISOR}, &h.second},
+	} {
+		tok := auth.NewToken()
+		if err := st.CreateAccount(context.Background(), &store.Account{
+			Name: a.name, Division: division, Roles: a.roles, Kind: epermitv1.AccountKind_ACCOUNT_KIND_PERSON,
+			TokenHash: auth.HashToken(tok),
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(token(tok)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		*a.client = epermitv1.NewPermitServiceClient(conn)
 	}
 	t.Cleanup(func() {
-		conn.Close()
 		srv.Stop()
 		st.Close()
 	})
-	return &harness{client: epermitv1.NewPermitServiceClient(conn), clock: clk, signer: signer, ids: citizenid.NewGenerator(7)}
+	return h
+}
+
+// cancel requests a cancellation as staff and approves it as second.
+func (h *harness) cancel(ctx context.Context, req *epermitv1.CancelPermitRequest) (*epermitv1.Permit, error) {
+	c, err := h.client.CancelPermit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	a, err := h.second.ApproveCancellation(ctx, &epermitv1.ApproveCancellationRequest{
+		RequestId: newRequestID(), PendingId: c.Pending.Id})
+	if err != nil {
+		return nil, err
+	}
+	return a.Permit, nil
 }
 
 var reqSeq struct {
@@ -185,8 +234,10 @@ func TestIssueGetVerify(t *testing.T) {
 	if v.Verdict != epermitv1.Verdict_VERDICT_VALID || len(v.Findings) != 5 {
 		t.Fatalf("verify = %v", v)
 	}
-	if v.Permit.PermitId != p.Id || v.Permit.MaskedCitizenId[6:14] != "********" {
-		t.Fatalf("summary = %v", v.Permit)
+	full, err := h.client.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{IncludePersonalData: true,
+		Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: resp.Credential.Text}})
+	if err != nil || full.Permit.PermitId != p.Id || len(full.Permit.MaskedCitizenId) != 18 || full.Permit.MaskedCitizenId[6:14] != "********" {
+		t.Fatalf("summary = %v, %v", full, err)
 	}
 	byID, err := h.client.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{
 		Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: p.Id}})
@@ -311,7 +362,7 @@ func TestOnePermitPerCitizen(t *testing.T) {
 		t.Fatalf("ALREADY_EXISTS does not name %s: %v", list.Permits[0].Id, st.Details())
 	}
 	// Once cancelled, a new permit may be issued.
-	_, err = h.client.CancelPermit(context.Background(), &epermitv1.CancelPermitRequest{
+	_, err = h.cancel(context.Background(), &epermitv1.CancelPermitRequest{
 		RequestId: newRequestID(), PermitId: list.Permits[0].Id, Version: 1,
 		Reason: epermitv1.CancelReason_CANCEL_REASON_CONDITIONS_NOT_MET})
 	if err != nil {
@@ -465,13 +516,14 @@ func TestSuspendReinstateCancel(t *testing.T) {
 	if v := violations(wantCode(t, err, codes.InvalidArgument)); !v["note:REQUIRED"] {
 		t.Fatalf("violations = %v", v)
 	}
-	c, err := h.client.CancelPermit(ctx, &epermitv1.CancelPermitRequest{RequestId: newRequestID(), PermitId: id, Version: 3,
+	c, err := h.cancel(ctx, &epermitv1.CancelPermitRequest{RequestId: newRequestID(), PermitId: id, Version: 3,
 		Reason: epermitv1.CancelReason_CANCEL_REASON_FORGED, Note: "证件伪造"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Permit.Status != epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED {
-		t.Fatalf("forged -> %v", c.Permit.Status)
+	if c.Status != epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED || c.Cancellation.GetRequestedBy() != "staff" ||
+		c.Cancellation.GetApprovedBy() != "second" {
+		t.Fatalf("forged -> %v", c)
 	}
 	v := h.verify(t, issued.Credential.Text)
 	if v.Verdict != epermitv1.Verdict_VERDICT_NOT_VALID || v.Status != epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED {

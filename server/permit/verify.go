@@ -13,6 +13,7 @@ import (
 	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -21,8 +22,25 @@ import (
 // maxCredentialText bounds the credential text a caller may send.
 const maxCredentialText = 4096
 
-// VerifyPermit implements epermitv1.PermitServiceServer.
+// VerifyPermit implements epermitv1.PermitServiceServer. The holder's name
+// and masked citizen id are in the answer only when the request asks for
+// personal data.
 func (s *Service) VerifyPermit(ctx context.Context, req *epermitv1.VerifyPermitRequest) (*epermitv1.VerifyPermitResponse, error) {
+	resp, err := s.verify(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if p := resp.GetPermit(); p != nil {
+		auth.CallFrom(ctx).SetTarget(p.PermitId)
+		if !req.IncludePersonalData {
+			p.HolderName, p.MaskedCitizenId = "", ""
+		}
+	}
+	return resp, nil
+}
+
+// verify verifies the request's subject.
+func (s *Service) verify(ctx context.Context, req *epermitv1.VerifyPermitRequest) (*epermitv1.VerifyPermitResponse, error) {
 	switch subject := req.Subject.(type) {
 	case *epermitv1.VerifyPermitRequest_CredentialText:
 		if n := len(subject.CredentialText); n == 0 || n > maxCredentialText {

@@ -42,8 +42,20 @@ func main() {
 	data, _ := filepath.Abs(cfg.Data)
 	fmt.Printf("permitd: division %s %s, issuer key %s\n", d.Code, d.FullName(), n.KID())
 	fmt.Printf("permitd: data in %s\n", data)
-	fmt.Printf("permitd: serving gRPC on %s (plaintext, loopback only)\n", n.Addr())
-	fmt.Printf("permitd: try  go run ./client/permitctl --server %s list\n", n.Addr())
+	if f := n.BootstrapTokenFile(); f != "" {
+		abs, _ := filepath.Abs(f)
+		fmt.Printf("permitd: created the admin account; its token is in %s (mode 0600)\n", abs)
+	}
+	transport := "plaintext, loopback only"
+	switch tls, mutual := n.TLS(); {
+	case mutual:
+		transport = "mutual TLS"
+	case tls:
+		transport = "TLS"
+	}
+	fmt.Printf("permitd: serving gRPC on %s (%s)\n", n.Addr(), transport)
+	fmt.Printf("permitd: try  go run ./client/permitctl --server %s --token-file %s whoami\n",
+		n.Addr(), filepath.Join(data, node.AdminTokenFile))
 
 	served := make(chan error, 1)
 	go func() { served <- n.Serve() }()

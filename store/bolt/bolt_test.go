@@ -2,13 +2,13 @@ package bolt
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -130,13 +130,13 @@ func TestCloseTwice(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	s := tempStore(t, &Options{MaxBatchDelay: 7, MaxBatchSize: 9, NoSync: true})
-	if s.db.MaxBatchDelay != 7 || s.db.MaxBatchSize != 9 || !s.db.NoSync {
-		t.Fatalf("options not applied: delay %v, size %d, NoSync %v", s.db.MaxBatchDelay, s.db.MaxBatchSize, s.db.NoSync)
+	if s.writes.linger != 7 || s.writes.maxSize != 9 || !s.db.NoSync {
+		t.Fatalf("options not applied: delay %v, size %d, NoSync %v", s.writes.linger, s.writes.maxSize, s.db.NoSync)
 	}
 	for _, opts := range []*Options{nil, {}} {
 		s := tempStore(t, opts)
-		if s.db.MaxBatchDelay != DefaultMaxBatchDelay || s.db.MaxBatchSize != DefaultMaxBatchSize || s.db.NoSync {
-			t.Fatalf("Open(%+v): delay %v, size %d, NoSync %v; want the defaults", opts, s.db.MaxBatchDelay, s.db.MaxBatchSize, s.db.NoSync)
+		if s.writes.linger != 0 || s.writes.maxSize != DefaultMaxBatchSize || s.db.NoSync {
+			t.Fatalf("Open(%+v): delay %v, size %d, NoSync %v; want the defaults", opts, s.writes.linger, s.writes.maxSize, s.db.NoSync)
 		}
 	}
 }
@@ -201,28 +201,52 @@ func TestNonPositiveLimit(t *testing.T) {
 
 func TestRequestRecord(t *testing.T) {
 	for _, hash := range [][]byte{nil, {1}, make([]byte, 200)} {
-		rec := encodeRequest(hash, []byte("permit bytes"))
-		h, p, err := decodeRequest(rec)
-		if err != nil || string(h) != string(hash) || string(p) != "permit bytes" {
-			t.Fatalf("decodeRequest(encodeRequest(%x)) = %x, %q, %v", hash, h, p, err)
+		rec, err := decodeRequest(encodePermitRequest(hash, "330604-X", 7))
+		if err != nil || string(rec.hash) != string(hash) || rec.kind != kindPermit || rec.permitID != "330604-X" || rec.version != 7 {
+			t.Fatalf("decodeRequest(encodePermitRequest(%x)) = %+v, %v", hash, rec, err)
+		}
+		for _, kind := range []byte{kindPendingAdded, kindPendingRemoved} {
+			rec, err = decodeRequest(encodePendingRequest(kind, hash, []byte("pending bytes")))
+			if err != nil || string(rec.hash) != string(hash) || rec.kind != kind || string(rec.pending) != "pending bytes" {
+				t.Fatalf("decodeRequest(encodePendingRequest(%d, %x)) = %+v, %v", kind, hash, rec, err)
+			}
 		}
 	}
-	for _, rec := range [][]byte{nil, {0x80}, {5, 1, 2}} {
-		if _, _, err := decodeRequest(rec); err == nil {
+	for _, rec := range [][]byte{nil, {kindPermit}, {kindPermit, 0x80}, {kindPermit, 5, 1, 2}, {kindPermit, 0, 1, 2}, {9, 0}} {
+		if _, err := decodeRequest(rec); err == nil {
 			t.Fatalf("decodeRequest(%x) accepted a corrupt record", rec)
 		}
 	}
 }
 
-// TestIndexes looks into the file: as a permit changes, the indexes hold
-// exactly what the package comment says.
+func TestPermitKey(t *testing.T) {
+	for _, tt := range []struct {
+		id      string
+		version int64
+	}{{"330604-0000000000001", 1}, {"x", 1 << 40}} {
+		id, version, ok := splitPermitKey(permitKey(tt.id, tt.version))
+		if !ok || string(id) != tt.id || version != tt.version {
+			t.Fatalf("splitPermitKey(permitKey(%q, %d)) = %q, %d, %v", tt.id, tt.version, id, version, ok)
+		}
+	}
+	for _, k := range []string{"", "12345678", "\x00123456789", "id\x01\x00\x00\x00\x00\x00\x00\x00\x01"} {
+		if _, _, ok := splitPermitKey([]byte(k)); ok {
+			t.Fatalf("splitPermitKey(%q) accepted a malformed key", k)
+		}
+	}
+}
+
+// TestIndexes looks into the file: as a permit changes, the permits and
+// citizens buckets hold exactly what the package comment says.
 func TestIndexes(t *testing.T) {
 	s := tempStore(t, nil)
 	ctx := t.Context()
 	c1, c2 := storetest.CitizenID(1), storetest.CitizenID(2)
 	p := create(t, s, 1, "r1")
 	id := p.GetId()
-	wantBuckets(t, s, []string{c1 + "\x00" + id + "="}, []string{c1 + "=" + id})
+	version := func(v int64) string { return id + "\x00" + string(binary.BigEndian.AppendUint64(nil, uint64(v))) }
+	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x01")
+	wantKeys(t, s, bucketPermits, version(1)+"=")
 
 	change := func(f func(*epermitv1.Permit)) {
 		t.Helper()
@@ -234,37 +258,43 @@ func TestIndexes(t *testing.T) {
 		}
 	}
 	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c2 })
-	wantBuckets(t, s, []string{c2 + "\x00" + id + "="}, []string{c2 + "=" + id})
+	wantKeys(t, s, bucketCitizens, c2+"\x00"+id+"=\x01")
 	change(func(p *epermitv1.Permit) { p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED })
-	wantBuckets(t, s, []string{c2 + "\x00" + id + "="}, nil)
+	wantKeys(t, s, bucketCitizens, c2+"\x00"+id+"=\x00")
 	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c1 })
-	wantBuckets(t, s, []string{c1 + "\x00" + id + "="}, nil)
+	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x00")
+	wantKeys(t, s, bucketPermits, version(1)+"=", version(2)+"=", version(3)+"=", version(4)+"=")
 
 	q := create(t, s, 2, "")
-	wantBuckets(t, s, []string{c1 + "\x00" + id + "=", c2 + "\x00" + q.GetId() + "="}, []string{c2 + "=" + q.GetId()})
+	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x00", c2+"\x00"+q.GetId()+"=\x01")
+	wantKeys(t, s, bucketRequests, "r1=")
 }
 
-// wantBuckets fails the test unless the citizens and active buckets hold
-// exactly these key=value pairs, in order.
-func wantBuckets(t *testing.T, s *Store, citizens, active []string) {
+// wantKeys fails the test unless the bucket holds exactly these keys, in
+// order. A want ending in "=" matches the key with any value; otherwise it
+// is key=value.
+func wantKeys(t *testing.T, s *Store, bucket []byte, want ...string) {
 	t.Helper()
-	for _, b := range []struct {
-		name []byte
-		want []string
-	}{{bucketCitizens, citizens}, {bucketActive, active}} {
-		var got []string
-		err := s.db.View(func(tx *bbolt.Tx) error {
-			return tx.Bucket(b.name).ForEach(func(k, v []byte) error {
-				got = append(got, string(k)+"="+string(v))
-				return nil
-			})
+	var got []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			got = append(got, string(k)+"="+string(v))
+			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		if strings.HasSuffix(want[i], "=") {
+			ok = strings.HasPrefix(got[i], want[i])
+		} else {
+			ok = got[i] == want[i]
 		}
-		if !slices.Equal(got, b.want) {
-			t.Fatalf("bucket %s = %q, want %q", b.name, got, b.want)
-		}
+	}
+	if !ok {
+		t.Fatalf("bucket %s = %q, want %q", bucket, got, want)
 	}
 }
 

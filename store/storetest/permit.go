@@ -35,7 +35,7 @@ func CitizenID(n int) string {
 // this citizen id: ACTIVE, version 1, issued in 2024 and endorsed once.
 func NewPermit(id, citizenID string) *epermitv1.Permit {
 	holder := &epermitv1.Holder{
-		Name:         "王晓明",
+		Name:         "测试者丙",
 		CitizenId:    citizenID,
 		Sex:          epermitv1.Sex_SEX_MALE,
 		BirthDate:    "1990-01-01",

@@ -549,10 +549,14 @@ func (x *Suspension) GetTime() *timestamppb.Timestamp {
 
 // Cancellation records why and when a permit was cancelled or confiscated.
 type Cancellation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        CancelReason           `protobuf:"varint,1,opt,name=reason,proto3,enum=epermit.v1.CancelReason" json:"reason,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason CancelReason           `protobuf:"varint,1,opt,name=reason,proto3,enum=epermit.v1.CancelReason" json:"reason,omitempty"`
+	Note   string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	Time   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// Account name of the supervisor who requested it.
+	RequestedBy string `protobuf:"bytes,4,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	// Account name of the second supervisor who approved it.
+	ApprovedBy    string `protobuf:"bytes,5,opt,name=approved_by,json=approvedBy,proto3" json:"approved_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +610,20 @@ func (x *Cancellation) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *Cancellation) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *Cancellation) GetApprovedBy() string {
+	if x != nil {
+		return x.ApprovedBy
+	}
+	return ""
 }
 
 // ResidencePeriod is residence in another member city recognised for this
@@ -1717,8 +1735,11 @@ func (x *CancelPermitRequest) GetNote() string {
 }
 
 type CancelPermitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Permit        *Permit                `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The permit, unchanged until the request is approved.
+	Permit *Permit `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	// The request waiting for a second supervisor's approval.
+	Pending       *PendingCancellation `protobuf:"bytes,2,opt,name=pending,proto3" json:"pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1760,6 +1781,404 @@ func (x *CancelPermitResponse) GetPermit() *Permit {
 	return nil
 }
 
+func (x *CancelPermitResponse) GetPending() *PendingCancellation {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+// PendingCancellation is a cancellation or confiscation requested by one
+// supervisor and waiting for the approval of another.
+type PendingCancellation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Identifier of the request, e.g. "pc-5KQ2M9XW3B7T".
+	Id       string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PermitId string `protobuf:"bytes,2,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	// The permit's version when requested; approval requires it unchanged.
+	PermitVersion int64        `protobuf:"varint,3,opt,name=permit_version,json=permitVersion,proto3" json:"permit_version,omitempty"`
+	Reason        CancelReason `protobuf:"varint,4,opt,name=reason,proto3,enum=epermit.v1.CancelReason" json:"reason,omitempty"`
+	Note          string       `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	// Account name of the requesting supervisor.
+	RequestedBy   string                 `protobuf:"bytes,6,opt,name=requested_by,json=requestedBy,proto3" json:"requested_by,omitempty"`
+	RequestTime   *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=request_time,json=requestTime,proto3" json:"request_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingCancellation) Reset() {
+	*x = PendingCancellation{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingCancellation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingCancellation) ProtoMessage() {}
+
+func (x *PendingCancellation) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingCancellation.ProtoReflect.Descriptor instead.
+func (*PendingCancellation) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PendingCancellation) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PendingCancellation) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+func (x *PendingCancellation) GetPermitVersion() int64 {
+	if x != nil {
+		return x.PermitVersion
+	}
+	return 0
+}
+
+func (x *PendingCancellation) GetReason() CancelReason {
+	if x != nil {
+		return x.Reason
+	}
+	return CancelReason_CANCEL_REASON_UNSPECIFIED
+}
+
+func (x *PendingCancellation) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *PendingCancellation) GetRequestedBy() string {
+	if x != nil {
+		return x.RequestedBy
+	}
+	return ""
+}
+
+func (x *PendingCancellation) GetRequestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestTime
+	}
+	return nil
+}
+
+type ListPendingCancellationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the request for this permit.
+	PermitId      string `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingCancellationsRequest) Reset() {
+	*x = ListPendingCancellationsRequest{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingCancellationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingCancellationsRequest) ProtoMessage() {}
+
+func (x *ListPendingCancellationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingCancellationsRequest.ProtoReflect.Descriptor instead.
+func (*ListPendingCancellationsRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListPendingCancellationsRequest) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+type ListPendingCancellationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Oldest first.
+	Pending       []*PendingCancellation `protobuf:"bytes,1,rep,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPendingCancellationsResponse) Reset() {
+	*x = ListPendingCancellationsResponse{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPendingCancellationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPendingCancellationsResponse) ProtoMessage() {}
+
+func (x *ListPendingCancellationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPendingCancellationsResponse.ProtoReflect.Descriptor instead.
+func (*ListPendingCancellationsResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListPendingCancellationsResponse) GetPending() []*PendingCancellation {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+type ApproveCancellationRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The pending request's id.
+	PendingId     string `protobuf:"bytes,2,opt,name=pending_id,json=pendingId,proto3" json:"pending_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveCancellationRequest) Reset() {
+	*x = ApproveCancellationRequest{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveCancellationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveCancellationRequest) ProtoMessage() {}
+
+func (x *ApproveCancellationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveCancellationRequest.ProtoReflect.Descriptor instead.
+func (*ApproveCancellationRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ApproveCancellationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ApproveCancellationRequest) GetPendingId() string {
+	if x != nil {
+		return x.PendingId
+	}
+	return ""
+}
+
+type ApproveCancellationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The permit, now cancelled or confiscated.
+	Permit        *Permit `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveCancellationResponse) Reset() {
+	*x = ApproveCancellationResponse{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveCancellationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveCancellationResponse) ProtoMessage() {}
+
+func (x *ApproveCancellationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveCancellationResponse.ProtoReflect.Descriptor instead.
+func (*ApproveCancellationResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ApproveCancellationResponse) GetPermit() *Permit {
+	if x != nil {
+		return x.Permit
+	}
+	return nil
+}
+
+type RejectCancellationRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	PendingId string                 `protobuf:"bytes,2,opt,name=pending_id,json=pendingId,proto3" json:"pending_id,omitempty"`
+	// Why, up to 500 characters.
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectCancellationRequest) Reset() {
+	*x = RejectCancellationRequest{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectCancellationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectCancellationRequest) ProtoMessage() {}
+
+func (x *RejectCancellationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectCancellationRequest.ProtoReflect.Descriptor instead.
+func (*RejectCancellationRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RejectCancellationRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RejectCancellationRequest) GetPendingId() string {
+	if x != nil {
+		return x.PendingId
+	}
+	return ""
+}
+
+func (x *RejectCancellationRequest) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type RejectCancellationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The request as it was when rejected.
+	Pending       *PendingCancellation `protobuf:"bytes,1,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectCancellationResponse) Reset() {
+	*x = RejectCancellationResponse{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectCancellationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectCancellationResponse) ProtoMessage() {}
+
+func (x *RejectCancellationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectCancellationResponse.ProtoReflect.Descriptor instead.
+func (*RejectCancellationResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RejectCancellationResponse) GetPending() *PendingCancellation {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
 // Finding is the outcome of one check.
 type Finding struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1773,7 +2192,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	mi := &file_epermit_v1_permit_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +2204,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	mi := &file_epermit_v1_permit_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +2217,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{21}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Finding) GetCheck() Check {
@@ -1828,14 +2247,18 @@ type VerifyPermitRequest struct {
 	//
 	//	*VerifyPermitRequest_CredentialText
 	//	*VerifyPermitRequest_PermitId
-	Subject       isVerifyPermitRequest_Subject `protobuf_oneof:"subject"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Subject isVerifyPermitRequest_Subject `protobuf_oneof:"subject"`
+	// When true, the summary carries the holder's name and masked citizen
+	// id. Such a verification reads personal data: it is audited, and a
+	// partner must state its purpose (x-epermit-purpose metadata).
+	IncludePersonalData bool `protobuf:"varint,3,opt,name=include_personal_data,json=includePersonalData,proto3" json:"include_personal_data,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *VerifyPermitRequest) Reset() {
 	*x = VerifyPermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	mi := &file_epermit_v1_permit_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +2270,7 @@ func (x *VerifyPermitRequest) String() string {
 func (*VerifyPermitRequest) ProtoMessage() {}
 
 func (x *VerifyPermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	mi := &file_epermit_v1_permit_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +2283,7 @@ func (x *VerifyPermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPermitRequest.ProtoReflect.Descriptor instead.
 func (*VerifyPermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{22}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VerifyPermitRequest) GetSubject() isVerifyPermitRequest_Subject {
@@ -1888,6 +2311,13 @@ func (x *VerifyPermitRequest) GetPermitId() string {
 	return ""
 }
 
+func (x *VerifyPermitRequest) GetIncludePersonalData() bool {
+	if x != nil {
+		return x.IncludePersonalData
+	}
+	return false
+}
+
 type isVerifyPermitRequest_Subject interface {
 	isVerifyPermitRequest_Subject()
 }
@@ -1913,7 +2343,7 @@ type VerifyPermitResponse struct {
 	// fails.
 	Findings []*Finding `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
 	// The permit as the credential states it, or as the register holds it;
-	// the citizen id is masked.
+	// holder_name and masked_citizen_id only with include_personal_data.
 	Permit *PermitSummary `protobuf:"bytes,3,opt,name=permit,proto3" json:"permit,omitempty"`
 	// Current status of the permit in the register.
 	Status        PermitStatus `protobuf:"varint,4,opt,name=status,proto3,enum=epermit.v1.PermitStatus" json:"status,omitempty"`
@@ -1923,7 +2353,7 @@ type VerifyPermitResponse struct {
 
 func (x *VerifyPermitResponse) Reset() {
 	*x = VerifyPermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	mi := &file_epermit_v1_permit_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2365,7 @@ func (x *VerifyPermitResponse) String() string {
 func (*VerifyPermitResponse) ProtoMessage() {}
 
 func (x *VerifyPermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	mi := &file_epermit_v1_permit_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2378,7 @@ func (x *VerifyPermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPermitResponse.ProtoReflect.Descriptor instead.
 func (*VerifyPermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{23}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VerifyPermitResponse) GetVerdict() Verdict {
@@ -1997,7 +2427,7 @@ type PermitSummary struct {
 
 func (x *PermitSummary) Reset() {
 	*x = PermitSummary{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	mi := &file_epermit_v1_permit_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2439,7 @@ func (x *PermitSummary) String() string {
 func (*PermitSummary) ProtoMessage() {}
 
 func (x *PermitSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	mi := &file_epermit_v1_permit_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2452,7 @@ func (x *PermitSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermitSummary.ProtoReflect.Descriptor instead.
 func (*PermitSummary) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{24}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PermitSummary) GetPermitId() string {
@@ -2089,7 +2519,7 @@ type GetIssuerKeyRequest struct {
 
 func (x *GetIssuerKeyRequest) Reset() {
 	*x = GetIssuerKeyRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	mi := &file_epermit_v1_permit_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2531,7 @@ func (x *GetIssuerKeyRequest) String() string {
 func (*GetIssuerKeyRequest) ProtoMessage() {}
 
 func (x *GetIssuerKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	mi := &file_epermit_v1_permit_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2544,7 @@ func (x *GetIssuerKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeyRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{25}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{32}
 }
 
 type GetIssuerKeyResponse struct {
@@ -2135,7 +2565,7 @@ type GetIssuerKeyResponse struct {
 
 func (x *GetIssuerKeyResponse) Reset() {
 	*x = GetIssuerKeyResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	mi := &file_epermit_v1_permit_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2577,7 @@ func (x *GetIssuerKeyResponse) String() string {
 func (*GetIssuerKeyResponse) ProtoMessage() {}
 
 func (x *GetIssuerKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	mi := &file_epermit_v1_permit_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2590,7 @@ func (x *GetIssuerKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeyResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{26}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetIssuerKeyResponse) GetDivision() string {
@@ -2220,11 +2650,14 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\n" +
 	"Suspension\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12.\n" +
-	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x84\x01\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xc8\x01\n" +
 	"\fCancellation\x120\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x18.epermit.v1.CancelReasonR\x06reason\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\x12.\n" +
-	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x84\x01\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12!\n" +
+	"\frequested_by\x18\x04 \x01(\tR\vrequestedBy\x12\x1f\n" +
+	"\vapproved_by\x18\x05 \x01(\tR\n" +
+	"approvedBy\"\x84\x01\n" +
 	"\x0fResidencePeriod\x12\x1a\n" +
 	"\bdivision\x18\x01 \x01(\tR\bdivision\x12\x1b\n" +
 	"\tpermit_id\x18\x02 \x01(\tR\bpermitId\x12\x1d\n" +
@@ -2324,16 +2757,45 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\tpermit_id\x18\x02 \x01(\tR\bpermitId\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\x03R\aversion\x120\n" +
 	"\x06reason\x18\x04 \x01(\x0e2\x18.epermit.v1.CancelReasonR\x06reason\x12\x12\n" +
-	"\x04note\x18\x05 \x01(\tR\x04note\"B\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"}\n" +
 	"\x14CancelPermitResponse\x12*\n" +
-	"\x06permit\x18\x01 \x01(\v2\x12.epermit.v1.PermitR\x06permit\"b\n" +
+	"\x06permit\x18\x01 \x01(\v2\x12.epermit.v1.PermitR\x06permit\x129\n" +
+	"\apending\x18\x02 \x01(\v2\x1f.epermit.v1.PendingCancellationR\apending\"\x91\x02\n" +
+	"\x13PendingCancellation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tpermit_id\x18\x02 \x01(\tR\bpermitId\x12%\n" +
+	"\x0epermit_version\x18\x03 \x01(\x03R\rpermitVersion\x120\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x18.epermit.v1.CancelReasonR\x06reason\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\x12!\n" +
+	"\frequested_by\x18\x06 \x01(\tR\vrequestedBy\x12=\n" +
+	"\frequest_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\">\n" +
+	"\x1fListPendingCancellationsRequest\x12\x1b\n" +
+	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\"]\n" +
+	" ListPendingCancellationsResponse\x129\n" +
+	"\apending\x18\x01 \x03(\v2\x1f.epermit.v1.PendingCancellationR\apending\"Z\n" +
+	"\x1aApproveCancellationRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"pending_id\x18\x02 \x01(\tR\tpendingId\"I\n" +
+	"\x1bApproveCancellationResponse\x12*\n" +
+	"\x06permit\x18\x01 \x01(\v2\x12.epermit.v1.PermitR\x06permit\"m\n" +
+	"\x19RejectCancellationRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1d\n" +
+	"\n" +
+	"pending_id\x18\x02 \x01(\tR\tpendingId\x12\x12\n" +
+	"\x04note\x18\x03 \x01(\tR\x04note\"W\n" +
+	"\x1aRejectCancellationResponse\x129\n" +
+	"\apending\x18\x01 \x01(\v2\x1f.epermit.v1.PendingCancellationR\apending\"b\n" +
 	"\aFinding\x12'\n" +
 	"\x05check\x18\x01 \x01(\x0e2\x11.epermit.v1.CheckR\x05check\x12\x16\n" +
 	"\x06passed\x18\x02 \x01(\bR\x06passed\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"j\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"\x9e\x01\n" +
 	"\x13VerifyPermitRequest\x12)\n" +
 	"\x0fcredential_text\x18\x01 \x01(\tH\x00R\x0ecredentialText\x12\x1d\n" +
-	"\tpermit_id\x18\x02 \x01(\tH\x00R\bpermitIdB\t\n" +
+	"\tpermit_id\x18\x02 \x01(\tH\x00R\bpermitId\x122\n" +
+	"\x15include_personal_data\x18\x03 \x01(\bR\x13includePersonalDataB\t\n" +
 	"\asubject\"\xdb\x01\n" +
 	"\x14VerifyPermitResponse\x12-\n" +
 	"\averdict\x18\x01 \x01(\x0e2\x13.epermit.v1.VerdictR\averdict\x12/\n" +
@@ -2393,7 +2855,7 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\fCHECK_ISSUER\x10\x02\x12\x13\n" +
 	"\x0fCHECK_SIGNATURE\x10\x03\x12\x15\n" +
 	"\x11CHECK_TIME_WINDOW\x10\x04\x12\x10\n" +
-	"\fCHECK_STATUS\x10\x052\xfa\x05\n" +
+	"\fCHECK_STATUS\x10\x052\xbe\b\n" +
 	"\rPermitService\x12N\n" +
 	"\vIssuePermit\x12\x1e.epermit.v1.IssuePermitRequest\x1a\x1f.epermit.v1.IssuePermitResponse\x12H\n" +
 	"\tGetPermit\x12\x1c.epermit.v1.GetPermitRequest\x1a\x1d.epermit.v1.GetPermitResponse\x12N\n" +
@@ -2401,7 +2863,10 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\rEndorsePermit\x12 .epermit.v1.EndorsePermitRequest\x1a!.epermit.v1.EndorsePermitResponse\x12T\n" +
 	"\rSuspendPermit\x12 .epermit.v1.SuspendPermitRequest\x1a!.epermit.v1.SuspendPermitResponse\x12Z\n" +
 	"\x0fReinstatePermit\x12\".epermit.v1.ReinstatePermitRequest\x1a#.epermit.v1.ReinstatePermitResponse\x12Q\n" +
-	"\fCancelPermit\x12\x1f.epermit.v1.CancelPermitRequest\x1a .epermit.v1.CancelPermitResponse\x12Q\n" +
+	"\fCancelPermit\x12\x1f.epermit.v1.CancelPermitRequest\x1a .epermit.v1.CancelPermitResponse\x12u\n" +
+	"\x18ListPendingCancellations\x12+.epermit.v1.ListPendingCancellationsRequest\x1a,.epermit.v1.ListPendingCancellationsResponse\x12f\n" +
+	"\x13ApproveCancellation\x12&.epermit.v1.ApproveCancellationRequest\x1a'.epermit.v1.ApproveCancellationResponse\x12c\n" +
+	"\x12RejectCancellation\x12%.epermit.v1.RejectCancellationRequest\x1a&.epermit.v1.RejectCancellationResponse\x12Q\n" +
 	"\fVerifyPermit\x12\x1f.epermit.v1.VerifyPermitRequest\x1a .epermit.v1.VerifyPermitResponse\x12Q\n" +
 	"\fGetIssuerKey\x12\x1f.epermit.v1.GetIssuerKeyRequest\x1a .epermit.v1.GetIssuerKeyResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
 
@@ -2418,57 +2883,64 @@ func file_epermit_v1_permit_proto_rawDescGZIP() []byte {
 }
 
 var file_epermit_v1_permit_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_epermit_v1_permit_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_epermit_v1_permit_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_epermit_v1_permit_proto_goTypes = []any{
-	(PermitStatus)(0),               // 0: epermit.v1.PermitStatus
-	(Sex)(0),                        // 1: epermit.v1.Sex
-	(CancelReason)(0),               // 2: epermit.v1.CancelReason
-	(Verdict)(0),                    // 3: epermit.v1.Verdict
-	(Check)(0),                      // 4: epermit.v1.Check
-	(*Holder)(nil),                  // 5: epermit.v1.Holder
-	(*Endorsement)(nil),             // 6: epermit.v1.Endorsement
-	(*Suspension)(nil),              // 7: epermit.v1.Suspension
-	(*Cancellation)(nil),            // 8: epermit.v1.Cancellation
-	(*ResidencePeriod)(nil),         // 9: epermit.v1.ResidencePeriod
-	(*Permit)(nil),                  // 10: epermit.v1.Permit
-	(*Credential)(nil),              // 11: epermit.v1.Credential
-	(*IssuePermitRequest)(nil),      // 12: epermit.v1.IssuePermitRequest
-	(*IssuePermitResponse)(nil),     // 13: epermit.v1.IssuePermitResponse
-	(*GetPermitRequest)(nil),        // 14: epermit.v1.GetPermitRequest
-	(*GetPermitResponse)(nil),       // 15: epermit.v1.GetPermitResponse
-	(*ListPermitsRequest)(nil),      // 16: epermit.v1.ListPermitsRequest
-	(*ListPermitsResponse)(nil),     // 17: epermit.v1.ListPermitsResponse
-	(*EndorsePermitRequest)(nil),    // 18: epermit.v1.EndorsePermitRequest
-	(*EndorsePermitResponse)(nil),   // 19: epermit.v1.EndorsePermitResponse
-	(*SuspendPermitRequest)(nil),    // 20: epermit.v1.SuspendPermitRequest
-	(*SuspendPermitResponse)(nil),   // 21: epermit.v1.SuspendPermitResponse
-	(*ReinstatePermitRequest)(nil),  // 22: epermit.v1.ReinstatePermitRequest
-	(*ReinstatePermitResponse)(nil), // 23: epermit.v1.ReinstatePermitResponse
-	(*CancelPermitRequest)(nil),     // 24: epermit.v1.CancelPermitRequest
-	(*CancelPermitResponse)(nil),    // 25: epermit.v1.CancelPermitResponse
-	(*Finding)(nil),                 // 26: epermit.v1.Finding
-	(*VerifyPermitRequest)(nil),     // 27: epermit.v1.VerifyPermitRequest
-	(*VerifyPermitResponse)(nil),    // 28: epermit.v1.VerifyPermitResponse
-	(*PermitSummary)(nil),           // 29: epermit.v1.PermitSummary
-	(*GetIssuerKeyRequest)(nil),     // 30: epermit.v1.GetIssuerKeyRequest
-	(*GetIssuerKeyResponse)(nil),    // 31: epermit.v1.GetIssuerKeyResponse
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
+	(PermitStatus)(0),                        // 0: epermit.v1.PermitStatus
+	(Sex)(0),                                 // 1: epermit.v1.Sex
+	(CancelReason)(0),                        // 2: epermit.v1.CancelReason
+	(Verdict)(0),                             // 3: epermit.v1.Verdict
+	(Check)(0),                               // 4: epermit.v1.Check
+	(*Holder)(nil),                           // 5: epermit.v1.Holder
+	(*Endorsement)(nil),                      // 6: epermit.v1.Endorsement
+	(*Suspension)(nil),                       // 7: epermit.v1.Suspension
+	(*Cancellation)(nil),                     // 8: epermit.v1.Cancellation
+	(*ResidencePeriod)(nil),                  // 9: epermit.v1.ResidencePeriod
+	(*Permit)(nil),                           // 10: epermit.v1.Permit
+	(*Credential)(nil),                       // 11: epermit.v1.Credential
+	(*IssuePermitRequest)(nil),               // 12: epermit.v1.IssuePermitRequest
+	(*IssuePermitResponse)(nil),              // 13: epermit.v1.IssuePermitResponse
+	(*GetPermitRequest)(nil),                 // 14: epermit.v1.GetPermitRequest
+	(*GetPermitResponse)(nil),                // 15: epermit.v1.GetPermitResponse
+	(*ListPermitsRequest)(nil),               // 16: epermit.v1.ListPermitsRequest
+	(*ListPermitsResponse)(nil),              // 17: epermit.v1.ListPermitsResponse
+	(*EndorsePermitRequest)(nil),             // 18: epermit.v1.EndorsePermitRequest
+	(*EndorsePermitResponse)(nil),            // 19: epermit.v1.EndorsePermitResponse
+	(*SuspendPermitRequest)(nil),             // 20: epermit.v1.SuspendPermitRequest
+	(*SuspendPermitResponse)(nil),            // 21: epermit.v1.SuspendPermitResponse
+	(*ReinstatePermitRequest)(nil),           // 22: epermit.v1.ReinstatePermitRequest
+	(*ReinstatePermitResponse)(nil),          // 23: epermit.v1.ReinstatePermitResponse
+	(*CancelPermitRequest)(nil),              // 24: epermit.v1.CancelPermitRequest
+	(*CancelPermitResponse)(nil),             // 25: epermit.v1.CancelPermitResponse
+	(*PendingCancellation)(nil),              // 26: epermit.v1.PendingCancellation
+	(*ListPendingCancellationsRequest)(nil),  // 27: epermit.v1.ListPendingCancellationsRequest
+	(*ListPendingCancellationsResponse)(nil), // 28: epermit.v1.ListPendingCancellationsResponse
+	(*ApproveCancellationRequest)(nil),       // 29: epermit.v1.ApproveCancellationRequest
+	(*ApproveCancellationResponse)(nil),      // 30: epermit.v1.ApproveCancellationResponse
+	(*RejectCancellationRequest)(nil),        // 31: epermit.v1.RejectCancellationRequest
+	(*RejectCancellationResponse)(nil),       // 32: epermit.v1.RejectCancellationResponse
+	(*Finding)(nil),                          // 33: epermit.v1.Finding
+	(*VerifyPermitRequest)(nil),              // 34: epermit.v1.VerifyPermitRequest
+	(*VerifyPermitResponse)(nil),             // 35: epermit.v1.VerifyPermitResponse
+	(*PermitSummary)(nil),                    // 36: epermit.v1.PermitSummary
+	(*GetIssuerKeyRequest)(nil),              // 37: epermit.v1.GetIssuerKeyRequest
+	(*GetIssuerKeyResponse)(nil),             // 38: epermit.v1.GetIssuerKeyResponse
+	(*timestamppb.Timestamp)(nil),            // 39: google.protobuf.Timestamp
 }
 var file_epermit_v1_permit_proto_depIdxs = []int32{
 	1,  // 0: epermit.v1.Holder.sex:type_name -> epermit.v1.Sex
-	32, // 1: epermit.v1.Suspension.time:type_name -> google.protobuf.Timestamp
+	39, // 1: epermit.v1.Suspension.time:type_name -> google.protobuf.Timestamp
 	2,  // 2: epermit.v1.Cancellation.reason:type_name -> epermit.v1.CancelReason
-	32, // 3: epermit.v1.Cancellation.time:type_name -> google.protobuf.Timestamp
+	39, // 3: epermit.v1.Cancellation.time:type_name -> google.protobuf.Timestamp
 	5,  // 4: epermit.v1.Permit.holder:type_name -> epermit.v1.Holder
 	6,  // 5: epermit.v1.Permit.endorsements:type_name -> epermit.v1.Endorsement
 	0,  // 6: epermit.v1.Permit.status:type_name -> epermit.v1.PermitStatus
 	7,  // 7: epermit.v1.Permit.suspension:type_name -> epermit.v1.Suspension
 	8,  // 8: epermit.v1.Permit.cancellation:type_name -> epermit.v1.Cancellation
 	9,  // 9: epermit.v1.Permit.prior_residence:type_name -> epermit.v1.ResidencePeriod
-	32, // 10: epermit.v1.Permit.create_time:type_name -> google.protobuf.Timestamp
-	32, // 11: epermit.v1.Permit.update_time:type_name -> google.protobuf.Timestamp
-	32, // 12: epermit.v1.Permit.credential_time:type_name -> google.protobuf.Timestamp
-	32, // 13: epermit.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
+	39, // 10: epermit.v1.Permit.create_time:type_name -> google.protobuf.Timestamp
+	39, // 11: epermit.v1.Permit.update_time:type_name -> google.protobuf.Timestamp
+	39, // 12: epermit.v1.Permit.credential_time:type_name -> google.protobuf.Timestamp
+	39, // 13: epermit.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
 	5,  // 14: epermit.v1.IssuePermitRequest.holder:type_name -> epermit.v1.Holder
 	10, // 15: epermit.v1.IssuePermitResponse.permit:type_name -> epermit.v1.Permit
 	11, // 16: epermit.v1.IssuePermitResponse.credential:type_name -> epermit.v1.Credential
@@ -2482,35 +2954,47 @@ var file_epermit_v1_permit_proto_depIdxs = []int32{
 	10, // 24: epermit.v1.ReinstatePermitResponse.permit:type_name -> epermit.v1.Permit
 	2,  // 25: epermit.v1.CancelPermitRequest.reason:type_name -> epermit.v1.CancelReason
 	10, // 26: epermit.v1.CancelPermitResponse.permit:type_name -> epermit.v1.Permit
-	4,  // 27: epermit.v1.Finding.check:type_name -> epermit.v1.Check
-	3,  // 28: epermit.v1.VerifyPermitResponse.verdict:type_name -> epermit.v1.Verdict
-	26, // 29: epermit.v1.VerifyPermitResponse.findings:type_name -> epermit.v1.Finding
-	29, // 30: epermit.v1.VerifyPermitResponse.permit:type_name -> epermit.v1.PermitSummary
-	0,  // 31: epermit.v1.VerifyPermitResponse.status:type_name -> epermit.v1.PermitStatus
-	32, // 32: epermit.v1.PermitSummary.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 33: epermit.v1.PermitService.IssuePermit:input_type -> epermit.v1.IssuePermitRequest
-	14, // 34: epermit.v1.PermitService.GetPermit:input_type -> epermit.v1.GetPermitRequest
-	16, // 35: epermit.v1.PermitService.ListPermits:input_type -> epermit.v1.ListPermitsRequest
-	18, // 36: epermit.v1.PermitService.EndorsePermit:input_type -> epermit.v1.EndorsePermitRequest
-	20, // 37: epermit.v1.PermitService.SuspendPermit:input_type -> epermit.v1.SuspendPermitRequest
-	22, // 38: epermit.v1.PermitService.ReinstatePermit:input_type -> epermit.v1.ReinstatePermitRequest
-	24, // 39: epermit.v1.PermitService.CancelPermit:input_type -> epermit.v1.CancelPermitRequest
-	27, // 40: epermit.v1.PermitService.VerifyPermit:input_type -> epermit.v1.VerifyPermitRequest
-	30, // 41: epermit.v1.PermitService.GetIssuerKey:input_type -> epermit.v1.GetIssuerKeyRequest
-	13, // 42: epermit.v1.PermitService.IssuePermit:output_type -> epermit.v1.IssuePermitResponse
-	15, // 43: epermit.v1.PermitService.GetPermit:output_type -> epermit.v1.GetPermitResponse
-	17, // 44: epermit.v1.PermitService.ListPermits:output_type -> epermit.v1.ListPermitsResponse
-	19, // 45: epermit.v1.PermitService.EndorsePermit:output_type -> epermit.v1.EndorsePermitResponse
-	21, // 46: epermit.v1.PermitService.SuspendPermit:output_type -> epermit.v1.SuspendPermitResponse
-	23, // 47: epermit.v1.PermitService.ReinstatePermit:output_type -> epermit.v1.ReinstatePermitResponse
-	25, // 48: epermit.v1.PermitService.CancelPermit:output_type -> epermit.v1.CancelPermitResponse
-	28, // 49: epermit.v1.PermitService.VerifyPermit:output_type -> epermit.v1.VerifyPermitResponse
-	31, // 50: epermit.v1.PermitService.GetIssuerKey:output_type -> epermit.v1.GetIssuerKeyResponse
-	42, // [42:51] is the sub-list for method output_type
-	33, // [33:42] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	26, // 27: epermit.v1.CancelPermitResponse.pending:type_name -> epermit.v1.PendingCancellation
+	2,  // 28: epermit.v1.PendingCancellation.reason:type_name -> epermit.v1.CancelReason
+	39, // 29: epermit.v1.PendingCancellation.request_time:type_name -> google.protobuf.Timestamp
+	26, // 30: epermit.v1.ListPendingCancellationsResponse.pending:type_name -> epermit.v1.PendingCancellation
+	10, // 31: epermit.v1.ApproveCancellationResponse.permit:type_name -> epermit.v1.Permit
+	26, // 32: epermit.v1.RejectCancellationResponse.pending:type_name -> epermit.v1.PendingCancellation
+	4,  // 33: epermit.v1.Finding.check:type_name -> epermit.v1.Check
+	3,  // 34: epermit.v1.VerifyPermitResponse.verdict:type_name -> epermit.v1.Verdict
+	33, // 35: epermit.v1.VerifyPermitResponse.findings:type_name -> epermit.v1.Finding
+	36, // 36: epermit.v1.VerifyPermitResponse.permit:type_name -> epermit.v1.PermitSummary
+	0,  // 37: epermit.v1.VerifyPermitResponse.status:type_name -> epermit.v1.PermitStatus
+	39, // 38: epermit.v1.PermitSummary.expire_time:type_name -> google.protobuf.Timestamp
+	12, // 39: epermit.v1.PermitService.IssuePermit:input_type -> epermit.v1.IssuePermitRequest
+	14, // 40: epermit.v1.PermitService.GetPermit:input_type -> epermit.v1.GetPermitRequest
+	16, // 41: epermit.v1.PermitService.ListPermits:input_type -> epermit.v1.ListPermitsRequest
+	18, // 42: epermit.v1.PermitService.EndorsePermit:input_type -> epermit.v1.EndorsePermitRequest
+	20, // 43: epermit.v1.PermitService.SuspendPermit:input_type -> epermit.v1.SuspendPermitRequest
+	22, // 44: epermit.v1.PermitService.ReinstatePermit:input_type -> epermit.v1.ReinstatePermitRequest
+	24, // 45: epermit.v1.PermitService.CancelPermit:input_type -> epermit.v1.CancelPermitRequest
+	27, // 46: epermit.v1.PermitService.ListPendingCancellations:input_type -> epermit.v1.ListPendingCancellationsRequest
+	29, // 47: epermit.v1.PermitService.ApproveCancellation:input_type -> epermit.v1.ApproveCancellationRequest
+	31, // 48: epermit.v1.PermitService.RejectCancellation:input_type -> epermit.v1.RejectCancellationRequest
+	34, // 49: epermit.v1.PermitService.VerifyPermit:input_type -> epermit.v1.VerifyPermitRequest
+	37, // 50: epermit.v1.PermitService.GetIssuerKey:input_type -> epermit.v1.GetIssuerKeyRequest
+	13, // 51: epermit.v1.PermitService.IssuePermit:output_type -> epermit.v1.IssuePermitResponse
+	15, // 52: epermit.v1.PermitService.GetPermit:output_type -> epermit.v1.GetPermitResponse
+	17, // 53: epermit.v1.PermitService.ListPermits:output_type -> epermit.v1.ListPermitsResponse
+	19, // 54: epermit.v1.PermitService.EndorsePermit:output_type -> epermit.v1.EndorsePermitResponse
+	21, // 55: epermit.v1.PermitService.SuspendPermit:output_type -> epermit.v1.SuspendPermitResponse
+	23, // 56: epermit.v1.PermitService.ReinstatePermit:output_type -> epermit.v1.ReinstatePermitResponse
+	25, // 57: epermit.v1.PermitService.CancelPermit:output_type -> epermit.v1.CancelPermitResponse
+	28, // 58: epermit.v1.PermitService.ListPendingCancellations:output_type -> epermit.v1.ListPendingCancellationsResponse
+	30, // 59: epermit.v1.PermitService.ApproveCancellation:output_type -> epermit.v1.ApproveCancellationResponse
+	32, // 60: epermit.v1.PermitService.RejectCancellation:output_type -> epermit.v1.RejectCancellationResponse
+	35, // 61: epermit.v1.PermitService.VerifyPermit:output_type -> epermit.v1.VerifyPermitResponse
+	38, // 62: epermit.v1.PermitService.GetIssuerKey:output_type -> epermit.v1.GetIssuerKeyResponse
+	51, // [51:63] is the sub-list for method output_type
+	39, // [39:51] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_permit_proto_init() }
@@ -2518,7 +3002,7 @@ func file_epermit_v1_permit_proto_init() {
 	if File_epermit_v1_permit_proto != nil {
 		return
 	}
-	file_epermit_v1_permit_proto_msgTypes[22].OneofWrappers = []any{
+	file_epermit_v1_permit_proto_msgTypes[29].OneofWrappers = []any{
 		(*VerifyPermitRequest_CredentialText)(nil),
 		(*VerifyPermitRequest_PermitId)(nil),
 	}
@@ -2528,7 +3012,7 @@ func file_epermit_v1_permit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_permit_proto_rawDesc), len(file_epermit_v1_permit_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   27,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

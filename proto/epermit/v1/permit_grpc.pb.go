@@ -19,15 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PermitService_IssuePermit_FullMethodName     = "/epermit.v1.PermitService/IssuePermit"
-	PermitService_GetPermit_FullMethodName       = "/epermit.v1.PermitService/GetPermit"
-	PermitService_ListPermits_FullMethodName     = "/epermit.v1.PermitService/ListPermits"
-	PermitService_EndorsePermit_FullMethodName   = "/epermit.v1.PermitService/EndorsePermit"
-	PermitService_SuspendPermit_FullMethodName   = "/epermit.v1.PermitService/SuspendPermit"
-	PermitService_ReinstatePermit_FullMethodName = "/epermit.v1.PermitService/ReinstatePermit"
-	PermitService_CancelPermit_FullMethodName    = "/epermit.v1.PermitService/CancelPermit"
-	PermitService_VerifyPermit_FullMethodName    = "/epermit.v1.PermitService/VerifyPermit"
-	PermitService_GetIssuerKey_FullMethodName    = "/epermit.v1.PermitService/GetIssuerKey"
+	PermitService_IssuePermit_FullMethodName              = "/epermit.v1.PermitService/IssuePermit"
+	PermitService_GetPermit_FullMethodName                = "/epermit.v1.PermitService/GetPermit"
+	PermitService_ListPermits_FullMethodName              = "/epermit.v1.PermitService/ListPermits"
+	PermitService_EndorsePermit_FullMethodName            = "/epermit.v1.PermitService/EndorsePermit"
+	PermitService_SuspendPermit_FullMethodName            = "/epermit.v1.PermitService/SuspendPermit"
+	PermitService_ReinstatePermit_FullMethodName          = "/epermit.v1.PermitService/ReinstatePermit"
+	PermitService_CancelPermit_FullMethodName             = "/epermit.v1.PermitService/CancelPermit"
+	PermitService_ListPendingCancellations_FullMethodName = "/epermit.v1.PermitService/ListPendingCancellations"
+	PermitService_ApproveCancellation_FullMethodName      = "/epermit.v1.PermitService/ApproveCancellation"
+	PermitService_RejectCancellation_FullMethodName       = "/epermit.v1.PermitService/RejectCancellation"
+	PermitService_VerifyPermit_FullMethodName             = "/epermit.v1.PermitService/VerifyPermit"
+	PermitService_GetIssuerKey_FullMethodName             = "/epermit.v1.PermitService/GetIssuerKey"
 )
 
 // PermitServiceClient is the client API for PermitService service.
@@ -58,8 +61,22 @@ type PermitServiceClient interface {
 	SuspendPermit(ctx context.Context, in *SuspendPermitRequest, opts ...grpc.CallOption) (*SuspendPermitResponse, error)
 	// ReinstatePermit lifts a suspension made by hand.
 	ReinstatePermit(ctx context.Context, in *ReinstatePermitRequest, opts ...grpc.CallOption) (*ReinstatePermitResponse, error)
-	// CancelPermit cancels (注销) or confiscates (收缴) a permit; both are final.
+	// CancelPermit requests the cancellation (注销) or confiscation (收缴) of
+	// a permit; both are final, so they take two people (四眼原则): the
+	// request of one supervisor, then the approval of a second supervisor of
+	// the same division. Until approved the permit is unchanged and the
+	// request is pending. ALREADY_EXISTS when one is pending for the permit.
 	CancelPermit(ctx context.Context, in *CancelPermitRequest, opts ...grpc.CallOption) (*CancelPermitResponse, error)
+	// ListPendingCancellations lists the pending cancellation requests.
+	ListPendingCancellations(ctx context.Context, in *ListPendingCancellationsRequest, opts ...grpc.CallOption) (*ListPendingCancellationsResponse, error)
+	// ApproveCancellation approves a pending request and cancels or
+	// confiscates the permit. The approver must be a supervisor other than the
+	// requester (PERMISSION_DENIED otherwise); FAILED_PRECONDITION when the
+	// permit changed since the request.
+	ApproveCancellation(ctx context.Context, in *ApproveCancellationRequest, opts ...grpc.CallOption) (*ApproveCancellationResponse, error)
+	// RejectCancellation withdraws (by the requester) or rejects (by another
+	// supervisor) a pending request; the permit stays as it is.
+	RejectCancellation(ctx context.Context, in *RejectCancellationRequest, opts ...grpc.CallOption) (*RejectCancellationResponse, error)
 	// VerifyPermit checks a credential (its signature, issuer, time window and
 	// the permit's current status) or a permit id, and answers with a verdict
 	// and the reasons for it. A permit that is not valid is an answer, not an
@@ -148,6 +165,36 @@ func (c *permitServiceClient) CancelPermit(ctx context.Context, in *CancelPermit
 	return out, nil
 }
 
+func (c *permitServiceClient) ListPendingCancellations(ctx context.Context, in *ListPendingCancellationsRequest, opts ...grpc.CallOption) (*ListPendingCancellationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPendingCancellationsResponse)
+	err := c.cc.Invoke(ctx, PermitService_ListPendingCancellations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *permitServiceClient) ApproveCancellation(ctx context.Context, in *ApproveCancellationRequest, opts ...grpc.CallOption) (*ApproveCancellationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveCancellationResponse)
+	err := c.cc.Invoke(ctx, PermitService_ApproveCancellation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *permitServiceClient) RejectCancellation(ctx context.Context, in *RejectCancellationRequest, opts ...grpc.CallOption) (*RejectCancellationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RejectCancellationResponse)
+	err := c.cc.Invoke(ctx, PermitService_RejectCancellation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *permitServiceClient) VerifyPermit(ctx context.Context, in *VerifyPermitRequest, opts ...grpc.CallOption) (*VerifyPermitResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(VerifyPermitResponse)
@@ -196,8 +243,22 @@ type PermitServiceServer interface {
 	SuspendPermit(context.Context, *SuspendPermitRequest) (*SuspendPermitResponse, error)
 	// ReinstatePermit lifts a suspension made by hand.
 	ReinstatePermit(context.Context, *ReinstatePermitRequest) (*ReinstatePermitResponse, error)
-	// CancelPermit cancels (注销) or confiscates (收缴) a permit; both are final.
+	// CancelPermit requests the cancellation (注销) or confiscation (收缴) of
+	// a permit; both are final, so they take two people (四眼原则): the
+	// request of one supervisor, then the approval of a second supervisor of
+	// the same division. Until approved the permit is unchanged and the
+	// request is pending. ALREADY_EXISTS when one is pending for the permit.
 	CancelPermit(context.Context, *CancelPermitRequest) (*CancelPermitResponse, error)
+	// ListPendingCancellations lists the pending cancellation requests.
+	ListPendingCancellations(context.Context, *ListPendingCancellationsRequest) (*ListPendingCancellationsResponse, error)
+	// ApproveCancellation approves a pending request and cancels or
+	// confiscates the permit. The approver must be a supervisor other than the
+	// requester (PERMISSION_DENIED otherwise); FAILED_PRECONDITION when the
+	// permit changed since the request.
+	ApproveCancellation(context.Context, *ApproveCancellationRequest) (*ApproveCancellationResponse, error)
+	// RejectCancellation withdraws (by the requester) or rejects (by another
+	// supervisor) a pending request; the permit stays as it is.
+	RejectCancellation(context.Context, *RejectCancellationRequest) (*RejectCancellationResponse, error)
 	// VerifyPermit checks a credential (its signature, issuer, time window and
 	// the permit's current status) or a permit id, and answers with a verdict
 	// and the reasons for it. A permit that is not valid is an answer, not an
@@ -236,6 +297,15 @@ func (UnimplementedPermitServiceServer) ReinstatePermit(context.Context, *Reinst
 }
 func (UnimplementedPermitServiceServer) CancelPermit(context.Context, *CancelPermitRequest) (*CancelPermitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelPermit not implemented")
+}
+func (UnimplementedPermitServiceServer) ListPendingCancellations(context.Context, *ListPendingCancellationsRequest) (*ListPendingCancellationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPendingCancellations not implemented")
+}
+func (UnimplementedPermitServiceServer) ApproveCancellation(context.Context, *ApproveCancellationRequest) (*ApproveCancellationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveCancellation not implemented")
+}
+func (UnimplementedPermitServiceServer) RejectCancellation(context.Context, *RejectCancellationRequest) (*RejectCancellationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RejectCancellation not implemented")
 }
 func (UnimplementedPermitServiceServer) VerifyPermit(context.Context, *VerifyPermitRequest) (*VerifyPermitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyPermit not implemented")
@@ -390,6 +460,60 @@ func _PermitService_CancelPermit_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PermitService_ListPendingCancellations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPendingCancellationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PermitServiceServer).ListPendingCancellations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PermitService_ListPendingCancellations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PermitServiceServer).ListPendingCancellations(ctx, req.(*ListPendingCancellationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PermitService_ApproveCancellation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveCancellationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PermitServiceServer).ApproveCancellation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PermitService_ApproveCancellation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PermitServiceServer).ApproveCancellation(ctx, req.(*ApproveCancellationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PermitService_RejectCancellation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RejectCancellationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PermitServiceServer).RejectCancellation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PermitService_RejectCancellation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PermitServiceServer).RejectCancellation(ctx, req.(*RejectCancellationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PermitService_VerifyPermit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(VerifyPermitRequest)
 	if err := dec(in); err != nil {
@@ -460,6 +584,18 @@ var PermitService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelPermit",
 			Handler:    _PermitService_CancelPermit_Handler,
+		},
+		{
+			MethodName: "ListPendingCancellations",
+			Handler:    _PermitService_ListPendingCancellations_Handler,
+		},
+		{
+			MethodName: "ApproveCancellation",
+			Handler:    _PermitService_ApproveCancellation_Handler,
+		},
+		{
+			MethodName: "RejectCancellation",
+			Handler:    _PermitService_RejectCancellation_Handler,
 		},
 		{
 			MethodName: "VerifyPermit",

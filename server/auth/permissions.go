@@ -1,0 +1,93 @@
+package auth
+
+import (
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// PersonalData tells whether a method's answer carries personal data, which
+// makes the call audited and makes partners state a purpose.
+type PersonalData int
+
+const (
+	// NoPersonalData: the answer holds none.
+	NoPersonalData PersonalData = iota
+	// AlwaysPersonalData: every successful answer holds some.
+	AlwaysPersonalData
+	// PersonalDataOnRequest: only when the request's include_personal_data
+	// is set.
+	PersonalDataOnRequest
+)
+
+// Rule says who may call one gRPC method.
+type Rule struct {
+	// Public methods need no credentials (health, reflection, the public
+	// issuer key).
+	Public bool
+	// Roles may call the method for their own division.
+	Roles []epermitv1.Role
+	// AnyDivision are roles (among Roles) that may call the method whatever
+	// their division: partners of other member divisions.
+	AnyDivision []epermitv1.Role
+	// Mutation marks methods that change state: they are audited in the
+	// same transaction as the change and rate limited per identity.
+	Mutation bool
+	// Personal tells whether the answer carries personal data.
+	Personal PersonalData
+	// Audited marks other calls that leave an audit entry (account changes
+	// are mutations; reading the audit log is itself audited).
+	Audited bool
+}
+
+var (
+	admin      = epermitv1.Role_ROLE_ADMIN
+	supervisor = epermitv1.Role_ROLE_SUPERVISOR
+	clerk      = epermitv1.Role_ROLE_CLERK
+	auditor    = epermitv1.Role_ROLE_AUDITOR
+	partner    = epermitv1.Role_ROLE_PARTNER
+	allRoles   = []epermitv1.Role{admin, supervisor, clerk, auditor, partner}
+)
+
+// roles is a shorthand for a role list.
+func roles(r ...epermitv1.Role) []epermitv1.Role { return r }
+
+// Permissions is the permission table: every method of every service the
+// node serves, with who may call it. A method missing here is refused to
+// everyone (default deny); a test checks that every registered method is
+// listed.
+var Permissions = map[string]Rule{
+	// PermitService: clerks do the daily work, supervisors reinstate and
+	// decide cancellations (two of them), partners read and verify.
+	"/epermit.v1.PermitService/IssuePermit":              {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.PermitService/GetPermit":                {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
+	"/epermit.v1.PermitService/ListPermits":              {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
+	"/epermit.v1.PermitService/EndorsePermit":            {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.PermitService/SuspendPermit":            {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.PermitService/ReinstatePermit":          {Roles: roles(supervisor), Mutation: true},
+	"/epermit.v1.PermitService/CancelPermit":             {Roles: roles(supervisor), Mutation: true},
+	"/epermit.v1.PermitService/ListPendingCancellations": {Roles: roles(supervisor), Personal: NoPersonalData},
+	"/epermit.v1.PermitService/ApproveCancellation":      {Roles: roles(supervisor), Mutation: true},
+	"/epermit.v1.PermitService/RejectCancellation":       {Roles: roles(supervisor), Mutation: true},
+	"/epermit.v1.PermitService/VerifyPermit":             {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: PersonalDataOnRequest},
+	"/epermit.v1.PermitService/GetIssuerKey":             {Public: true},
+
+	// AccountService: admin work, except asking who one is.
+	"/epermit.v1.AccountService/CreateAccount":  {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.AccountService/ListAccounts":   {Roles: roles(admin)},
+	"/epermit.v1.AccountService/DisableAccount": {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.AccountService/EnableAccount":  {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.AccountService/RotateToken":    {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.AccountService/WhoAmI":         {Roles: allRoles, AnyDivision: allRoles},
+
+	// AuditService: auditor work; reading the log is itself recorded.
+	"/epermit.v1.AuditService/ListAuditEntries": {Roles: roles(auditor), Audited: true},
+	"/epermit.v1.AuditService/VerifyAuditChain": {Roles: roles(auditor), Audited: true},
+
+	// Standard services: health checks for load balancers and
+	// orchestrators, reflection for tools such as grpcurl. Neither reveals
+	// any permit.
+	"/grpc.health.v1.Health/Check":                                   {Public: true},
+	"/grpc.health.v1.Health/List":                                    {Public: true},
+	"/grpc.health.v1.Health/Watch":                                   {Public: true},
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      {Public: true},
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": {Public: true},
+}

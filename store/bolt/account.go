@@ -1,0 +1,261 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+	"github.com/yrd-epermit/epermit/store"
+)
+
+// accountRecord is the JSON form of a stored account; the package comment
+// describes it.
+type accountRecord struct {
+	Name       string    `json:"name"`
+	Division   string    `json:"division,omitempty"`
+	Roles      []string  `json:"roles,omitempty"`
+	Kind       string    `json:"kind,omitempty"`
+	Disabled   bool      `json:"disabled,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	TokenHash  []byte    `json:"token_hash,omitempty"`
+	CreateTime time.Time `json:"create_time,omitzero"`
+	UpdateTime time.Time `json:"update_time,omitzero"`
+	TokenTime  time.Time `json:"token_time,omitzero"`
+}
+
+// GetAccount returns the account with this name, or store.ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, name string) (*store.Account, error) {
+	var a *store.Account
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		a, err = getAccount(tx, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// AccountByTokenHash returns the account whose current token has this
+// SHA-256 hash, or store.ErrNotFound. A disabled account is returned too;
+// the caller checks Disabled.
+func (s *Store) AccountByTokenHash(ctx context.Context, hash []byte) (*store.Account, error) {
+	var a *store.Account
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if len(hash) == 0 {
+			return store.ErrNotFound
+		}
+		name := tx.Bucket(bucketTokens).Get(hash)
+		if name == nil {
+			return store.ErrNotFound
+		}
+		var err error
+		if a, err = getAccount(tx, string(name)); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("bolt: token index names missing account %q", name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ListAccounts returns every account, ordered by name.
+func (s *Store) ListAccounts(ctx context.Context) ([]*store.Account, error) {
+	var out []*store.Account
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
+			a, err := decodeAccount(string(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CreateAccount stores a new account and indexes its token hash, with
+// audit (which may be nil) appended in the same transaction. It returns
+// store.ErrExists when the name is taken or the token hash is indexed
+// already. The write is durable when it returns nil, unless the store was
+// opened with NoSync. Before any transaction it refuses an account without
+// a name.
+func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *epermitv1.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if a == nil || a.Name == "" {
+		return errors.New("bolt: account has no name")
+	}
+	data, err := encodeAccount(a)
+	if err != nil {
+		return err
+	}
+	return s.batch(ctx, "create account "+a.Name, func(tx *bbolt.Tx) (refused, err error) {
+		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
+		if accounts.Get([]byte(a.Name)) != nil {
+			return fmt.Errorf("%w: account %s", store.ErrExists, a.Name), nil
+		}
+		if len(a.TokenHash) > 0 && tokens.Get(a.TokenHash) != nil {
+			return fmt.Errorf("%w: the token hash of account %s belongs to another account", store.ErrExists, a.Name), nil
+		}
+		if err := accounts.Put([]byte(a.Name), data); err != nil {
+			return nil, err
+		}
+		if len(a.TokenHash) > 0 {
+			if err := tokens.Put(a.TokenHash, []byte(a.Name)); err != nil {
+				return nil, err
+			}
+		}
+		if audit != nil {
+			if err := appendAudit(tx, audit); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+}
+
+// UpdateAccount applies update to a copy of the stored account and stores
+// the result with audit (which may be nil), keeping the token index in
+// step, in one transaction. update may run more than once. It returns
+// update's error unchanged, store.ErrNotFound when there is no such
+// account, store.ErrExists when the new token hash belongs to another
+// account, and an error when update changed the name; in every such case
+// nothing is written. It returns the account as stored.
+func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*store.Account) error, audit *epermitv1.AuditEntry) (*store.Account, error) {
+	var stored *store.Account
+	err := s.batch(ctx, "update account "+name, func(tx *bbolt.Tx) (refused, err error) {
+		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
+		old, err := getAccount(tx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return err, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		a, err := getAccount(tx, name) // the copy that update changes
+		if err != nil {
+			return nil, err
+		}
+		if err := update(a); err != nil {
+			return err, nil
+		}
+		if a.Name != name {
+			return fmt.Errorf("bolt: update account %s: the name cannot change (to %q)", name, a.Name), nil
+		}
+		newToken := !bytes.Equal(a.TokenHash, old.TokenHash)
+		if newToken && len(a.TokenHash) > 0 {
+			if owner := tokens.Get(a.TokenHash); owner != nil {
+				return fmt.Errorf("%w: the new token hash of account %s belongs to account %s", store.ErrExists, name, owner), nil
+			}
+		}
+		data, err := encodeAccount(a)
+		if err != nil {
+			return err, nil
+		}
+
+		if err := accounts.Put([]byte(name), data); err != nil {
+			return nil, err
+		}
+		if newToken {
+			if len(old.TokenHash) > 0 {
+				if err := tokens.Delete(old.TokenHash); err != nil {
+					return nil, err
+				}
+			}
+			if len(a.TokenHash) > 0 {
+				if err := tokens.Put(a.TokenHash, []byte(name)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if audit != nil {
+			if err := appendAudit(tx, audit); err != nil {
+				return nil, err
+			}
+		}
+		stored, err = decodeAccount(name, data)
+		return nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stored, nil
+}
+
+// getAccount reads the account with this name, or returns
+// store.ErrNotFound.
+func getAccount(tx *bbolt.Tx, name string) (*store.Account, error) {
+	v := tx.Bucket(bucketAccounts).Get([]byte(name))
+	if v == nil {
+		return nil, store.ErrNotFound
+	}
+	return decodeAccount(name, v)
+}
+
+// encodeAccount returns the JSON record of a.
+func encodeAccount(a *store.Account) ([]byte, error) {
+	r := accountRecord{
+		Name: a.Name, Division: a.Division, Disabled: a.Disabled, Note: a.Note,
+		TokenHash: a.TokenHash, CreateTime: a.CreateTime, UpdateTime: a.UpdateTime, TokenTime: a.TokenTime,
+	}
+	if a.Kind != epermitv1.AccountKind_ACCOUNT_KIND_UNSPECIFIED {
+		var ok bool
+		if r.Kind, ok = epermitv1.AccountKind_name[int32(a.Kind)]; !ok {
+			return nil, fmt.Errorf("bolt: account %s: unknown kind %d", a.Name, a.Kind)
+		}
+	}
+	for _, role := range a.Roles {
+		name, ok := epermitv1.Role_name[int32(role)]
+		if !ok {
+			return nil, fmt.Errorf("bolt: account %s: unknown role %d", a.Name, role)
+		}
+		r.Roles = append(r.Roles, name)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("bolt: encode account %s: %w", a.Name, err)
+	}
+	return b, nil
+}
+
+// decodeAccount parses the JSON record of the account with this name.
+func decodeAccount(name string, data []byte) (*store.Account, error) {
+	var r accountRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("bolt: decode account %s: %w", name, err)
+	}
+	a := &store.Account{
+		Name: r.Name, Division: r.Division, Disabled: r.Disabled, Note: r.Note,
+		TokenHash: r.TokenHash, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, TokenTime: r.TokenTime,
+	}
+	if r.Kind != "" {
+		v, ok := epermitv1.AccountKind_value[r.Kind]
+		if !ok {
+			return nil, fmt.Errorf("bolt: decode account %s: unknown kind %q", name, r.Kind)
+		}
+		a.Kind = epermitv1.AccountKind(v)
+	}
+	for _, role := range r.Roles {
+		v, ok := epermitv1.Role_value[role]
+		if !ok {
+			return nil, fmt.Errorf("bolt: decode account %s: unknown role %q", name, role)
+		}
+		a.Roles = append(a.Roles, epermitv1.Role(v))
+	}
+	return a, nil
+}

@@ -1,0 +1,202 @@
+package bolt
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/yrd-epermit/epermit/citizenid"
+	"github.com/yrd-epermit/epermit/permitid"
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+	"github.com/yrd-epermit/epermit/store"
+	"github.com/yrd-epermit/epermit/store/storetest"
+)
+
+// nodeFill is how many permits the node benchmark's file holds before it
+// starts timing.
+const nodeFill = 30_000
+
+// citizens makes the benchmark citizen ids: random, synthetic, valid, and
+// never the same twice, in the filled file or after.
+var citizens = citizenid.NewGenerator(1)
+
+// filled is a bbolt file holding nodeFill permits, made once and copied for
+// every run of the node benchmark.
+var filled struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if filled.dir != "" {
+		os.RemoveAll(filled.dir)
+	}
+	os.Exit(code)
+}
+
+// BenchmarkIssueLikeNode mimics the node's IssuePermit at the store: a file
+// of 30,000 permits, 50 concurrent writers, each write a new permit with a
+// time-ordered id (permitid.New) for a random citizen id, a time-ordered
+// request id and one audit entry, every commit fsync'd.
+func BenchmarkIssueLikeNode(b *testing.B) {
+	benchmarkNode(b, timeRequestID)
+}
+
+// BenchmarkIssueLikeNodeRandomRequestIDs is BenchmarkIssueLikeNode with
+// random request ids, as from clients that do not start them with the time.
+func BenchmarkIssueLikeNodeRandomRequestIDs(b *testing.B) {
+	benchmarkNode(b, func() string { return rand.Text() })
+}
+
+func benchmarkNode(b *testing.B, requestID func() string) {
+	filled.once.Do(func() { filled.dir, filled.path, filled.err = fillNodeFile(requestID) })
+	if filled.err != nil {
+		b.Fatal(filled.err)
+	}
+	path := filepath.Join(b.TempDir(), "epermit.db")
+	if err := copyFile(path, filled.path); err != nil {
+		b.Fatal(err)
+	}
+	s := openTest(b, path, nil)
+	if d, err := time.ParseDuration(os.Getenv("ZZDELAY")); err == nil {
+		s.writes.linger = d
+	}
+	b.Cleanup(func() { s.Close() })
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+	tx0 := lastTx(b, s)
+	st0 := s.db.Stats()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if err := issue(ctx, s, citizens.Next(), requestID()); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+	commits := float64(lastTx(b, s) - tx0)
+	b.ReportMetric(float64(b.N)/commits, "writes/commit")
+	st1 := s.db.Stats()
+	d := st1.Sub(&st0)
+	b.ReportMetric(float64(d.TxStats.GetSpillTime().Microseconds())/commits, "spill-us/commit")
+	b.ReportMetric(float64(d.TxStats.GetWriteTime().Microseconds())/commits, "write-us/commit")
+	b.ReportMetric(float64(d.TxStats.GetWrite())/commits, "pages/commit")
+	b.ReportMetric(b.Elapsed().Seconds()*1e6/commits, "us/commit")
+}
+
+// fillNodeFile writes nodeFill permits into a new file without fsync, 50
+// writers at a time, and returns the folder and the file.
+func fillNodeFile(requestID func() string) (dir, path string, err error) {
+	dir, err = os.MkdirTemp("", "epermit-bench-")
+	if err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, "filled.db")
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		return dir, "", err
+	}
+	var n atomic.Int64
+	var failed atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for n.Add(1) <= nodeFill {
+				if err := issue(context.Background(), s, citizens.Next(), requestID()); err != nil {
+					failed.Store(&err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		return dir, "", err
+	}
+	if e := failed.Load(); e != nil {
+		return dir, "", *e
+	}
+	return dir, path, nil
+}
+
+// issue writes a new permit for the citizen under requestID with its audit
+// entry, as IssuePermit does.
+func issue(ctx context.Context, s *Store, citizen, requestID string) error {
+	id, err := permitid.New("330604")
+	if err != nil {
+		return err
+	}
+	now := timestamppb.Now()
+	return s.WritePermit(ctx, store.PermitWrite{
+		RequestID:   requestID,
+		RequestHash: []byte("0123456789abcdef0123456789abcdef"),
+		Permit:      storetest.NewPermit(id, citizen),
+		Audit: &epermitv1.AuditEntry{
+			Time:      now,
+			Actor:     "clerk.test-01",
+			Roles:     []epermitv1.Role{epermitv1.Role_ROLE_CLERK},
+			Division:  "330604",
+			Method:    "/epermit.v1.PermitService/IssuePermit",
+			Target:    id,
+			RequestId: requestID,
+			Outcome:   "OK",
+			Purpose:   "居住证办理",
+		},
+	})
+}
+
+// timeRequestID returns a request id that starts with the time in
+// milliseconds, in base 36, followed by random characters, so request ids
+// made later sort after earlier ones.
+func timeRequestID() string {
+	return fmt.Sprintf("%09s", strconv.FormatInt(time.Now().UnixMilli(), 36)) + rand.Text()[:16]
+}
+
+// copyFile copies the file src to dst and flushes dst to the disk.
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	// Flushed now, so the timed commits do not pay for the copy.
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// lastTx returns the id of the last committed write transaction.
+func lastTx(tb testing.TB, s *Store) int {
+	var id int
+	if err := s.db.View(func(tx *bbolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}

@@ -1,0 +1,143 @@
+package bolt
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// call is one write waiting for a commit.
+type call struct {
+	fn   func(*bbolt.Tx) error
+	done chan error // receives the outcome, once
+}
+
+// committer runs writes in shared read-write transactions, one
+// transaction and one fsync for every write that queued while the
+// previous commit ran (group commit). It differs from bbolt's DB.Batch in
+// when a batch closes: DB.Batch closes a batch after a fixed delay and then
+// waits for the writer lock, so under load the writers split into cohorts
+// that commit in turn; the committer closes a batch only when it can start
+// it, so a batch holds every write that is waiting, and a lone write starts
+// at once.
+type committer struct {
+	db      *bbolt.DB
+	maxSize int
+	linger  time.Duration
+
+	calls chan *call
+	wg    sync.WaitGroup
+}
+
+// newCommitter starts the commit loop on db. A batch holds at most maxSize
+// writes; when fewer are waiting, it waits up to linger for more.
+func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
+	c := &committer{db: db, maxSize: maxSize, linger: linger, calls: make(chan *call, maxSize)}
+	c.wg.Go(c.loop)
+	return c
+}
+
+// do runs fn in a shared transaction and returns once that transaction has
+// committed (nil) or failed. fn may run more than once: when it fails, the
+// transaction is rolled back, the other writes are retried together and fn
+// runs again alone, so that its failure is its own.
+func (c *committer) do(fn func(*bbolt.Tx) error) error {
+	cl := &call{fn: fn, done: make(chan error, 1)}
+	c.calls <- cl
+	return <-cl.done
+}
+
+// stop ends the commit loop. No do may run or follow.
+func (c *committer) stop() {
+	close(c.calls)
+	c.wg.Wait()
+}
+
+func (c *committer) loop() {
+	batch := make([]*call, 0, c.maxSize)
+	for {
+		first, ok := <-c.calls
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], first)
+		batch = c.fill(batch)
+		c.commit(batch)
+		clear(batch)
+	}
+}
+
+// fill adds the waiting writes to batch, up to maxSize, lingering for more
+// when the linger is set.
+func (c *committer) fill(batch []*call) []*call {
+	var timeout <-chan time.Time
+	if c.linger > 0 {
+		t := time.NewTimer(c.linger)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for len(batch) < c.maxSize {
+		select {
+		case cl, ok := <-c.calls:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, cl)
+			continue
+		default:
+		}
+		if timeout == nil {
+			return batch
+		}
+		select {
+		case cl, ok := <-c.calls:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, cl)
+		case <-timeout:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs batch in one transaction and tells every call its outcome.
+func (c *committer) commit(batch []*call) {
+	for len(batch) > 0 {
+		failed := -1
+		err := c.db.Update(func(tx *bbolt.Tx) error {
+			for i, cl := range batch {
+				if err := safely(cl.fn, tx); err != nil {
+					failed = i
+					return err
+				}
+			}
+			return nil
+		})
+		if failed < 0 {
+			// Committed, or the commit itself failed: the same for all.
+			for _, cl := range batch {
+				cl.done <- err
+			}
+			return
+		}
+		// One write failed: it runs again alone, the others together.
+		cl := batch[failed]
+		cl.done <- c.db.Update(func(tx *bbolt.Tx) error { return safely(cl.fn, tx) })
+		batch = append(batch[:failed], batch[failed+1:]...)
+	}
+}
+
+// safely runs fn, turning a panic into an error so that one write cannot
+// take the others down.
+func safely(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in write: %v", p)
+		}
+	}()
+	return fn(tx)
+}
