@@ -63,8 +63,8 @@ type Options struct {
 	MaxBatchSize int
 	// MaxBatchDelay is how long a commit waits for more writes when fewer
 	// than MaxBatchSize are waiting as it starts. Zero, the default, starts
-	// it at once: a lone write pays for one fsync and nothing more, and
-	// under load the writes that queue during one commit fill the next.
+	// it at once: a lone write waits for its own commit and nothing more,
+	// and under load the writes that queue during one commit fill the next.
 	MaxBatchDelay time.Duration
 	// NoSync disables fsync; for tests and benchmarks that say so only.
 	NoSync bool
@@ -91,11 +91,11 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	// The package comment says why the freelist is synced and a hashmap.
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:        lockTimeout,
-		NoSync:         opts.NoSync,
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
+		Timeout:      lockTimeout,
+		NoSync:       opts.NoSync,
+		FreelistType: bbolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: file is locked; is another permitd running on this data folder?", path)
@@ -176,12 +176,12 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 }
 
 // batch runs fn in a read-write transaction shared with other writers
-// (group commit, see committer), unless the store is closed or ctx is done. fn returns
-// a business refusal as refused, having written nothing, and a storage
-// failure as err, which fails the whole batch; bbolt may run fn more than
-// once, and only the run that committed counts. batch returns the refusal,
-// or the failure wrapped with what, or nil once the write is committed
-// (and durable, unless the store was opened with NoSync).
+// (group commit, see committer), unless the store is closed or ctx is
+// done. fn returns a business refusal as refused, having written nothing,
+// and a storage failure as err, which fails the whole transaction; fn may
+// run more than once, and only the last run counts. batch returns the
+// refusal, or the failure wrapped with what, or nil once the write is
+// committed (and durable, unless the store was opened with NoSync).
 func (s *Store) batch(ctx context.Context, what string, fn func(*bbolt.Tx) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err

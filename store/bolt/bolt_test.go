@@ -118,6 +118,77 @@ func TestOpenMissingFolder(t *testing.T) {
 	}
 }
 
+// TestOpenLayout checks that Open lays out a new file and refuses one whose
+// layout it does not know.
+func TestOpenLayout(t *testing.T) {
+	s := tempStore(t, nil)
+	var names []string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := string(tx.Bucket([]byte("meta")).Get([]byte("layout"))); v != "1" {
+			t.Errorf("layout version %q, want 1", v)
+		}
+		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error { names = append(names, string(name)); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"accounts", "audit", "citizens", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("buckets %q, want %q", names, want)
+	}
+
+	for _, tt := range []struct {
+		name  string
+		setup func(tx *bbolt.Tx) error
+		want  string
+	}{
+		{"buckets without a layout version", func(tx *bbolt.Tx) error {
+			for _, name := range []string{"permits", "citizens", "active", "requests"} {
+				if _, err := tx.CreateBucket([]byte(name)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, "has no layout version"},
+		{"another layout version", func(tx *bbolt.Tx) error {
+			meta, err := tx.CreateBucket([]byte("meta"))
+			if err != nil {
+				return err
+			}
+			return meta.Put([]byte("layout"), []byte("2"))
+		}, `unknown file layout "2"`},
+		{"a missing bucket", func(tx *bbolt.Tx) error {
+			meta, err := tx.CreateBucket([]byte("meta"))
+			if err != nil {
+				return err
+			}
+			return meta.Put([]byte("layout"), []byte("1"))
+		}, "no permits bucket"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "epermit.db")
+			db, err := bbolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(tt.setup); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(path, nil)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open: %v; want an error naming the file and saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestCloseTwice(t *testing.T) {
 	s := openTest(t, filepath.Join(t.TempDir(), "epermit.db"), nil)
 	if err := s.Close(); err != nil {
@@ -156,6 +227,7 @@ func TestInvalidWrites(t *testing.T) {
 		"no holder":         {Permit: permit(2, func(p *epermitv1.Permit) { p.Holder = nil })},
 		"no citizen id":     {Permit: permit(3, func(p *epermitv1.Permit) { p.Holder.CitizenId = "" })},
 		"NUL in citizen id": {Permit: permit(4, func(p *epermitv1.Permit) { p.Holder.CitizenId = "3401041990\x000101" })},
+		"NUL in permit id":  {Permit: permit(8, func(p *epermitv1.Permit) { p.Id = "330604-0000\x00000001" })},
 		"version skips":     {Permit: permit(5, func(p *epermitv1.Permit) { p.Version = 2 })},
 		"version repeats":   {PrevVersion: 1, Permit: permit(6, func(*epermitv1.Permit) {})},
 		"negative version":  {PrevVersion: -1, Permit: permit(7, func(p *epermitv1.Permit) { p.Version = 0 })},

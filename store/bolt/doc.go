@@ -7,8 +7,8 @@
 //
 //   - meta: the file's own records.
 //     Key "layout" holds the layout version as ASCII decimal, "1" for the
-//     layout described here; Open refuses a file with another version, or
-//     one without a meta bucket that holds anything at all.
+//     layout described here. Open lays out an empty file and refuses one
+//     with another version, or with buckets but no meta bucket.
 //     Key "audit_head" holds the head of the audit log as last appended:
 //     8-byte seq || 32-byte SHA-256 hash. It is absent while the log is
 //     empty.
@@ -96,9 +96,16 @@
 // completely on splits (FillPercent 1), since their new keys mostly go at
 // the end.
 //
-// The file is opened with NoFreelistSync and the hashmap freelist: without
-// the freelist on disk a commit does not rewrite the freelist pages, which
-// grow with the file, and the hashmap freelist allocates in constant time
-// where the array freelist scans. The price is a scan of the file when it
-// is opened after an unclean stop, to rebuild the freelist.
+// # bbolt options
+//
+// The freelist is written with every commit (bbolt's default; the
+// NoFreelistSync option is not used). Measured with the node benchmark at
+// 30,000 permits, leaving it out saves one page a commit, about 0.04 pages
+// a write, which does not show in the writes per second; but then every
+// Open rebuilds the freelist by walking every page of the file (31 ms for
+// the 32 MB file, so about a second a gigabyte), and bbolt panics there
+// instead of returning an error when the file is damaged. The freelist is
+// bbolt's hashmap type, which allocates in constant time where the array
+// type scans the list; with the few dozen free pages this layout leaves,
+// neither shows, and the hashmap costs nothing.
 package bolt

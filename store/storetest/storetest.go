@@ -1,7 +1,9 @@
 // Package storetest is the conformance suite that every store.Store backend
 // must pass: the one-non-final-permit rule, idempotent request ids,
-// optimistic versions, all-or-nothing writes, listing, durability across a
-// reopen and behaviour after Close, alone and under concurrency.
+// optimistic versions, all-or-nothing writes, listing, pending
+// cancellations, accounts and their token index, the hash-chained audit
+// log, durability across a reopen and behaviour after Close, alone and
+// under concurrency.
 //
 // A backend's test calls Run with a Backend that opens its stores:
 //
@@ -11,6 +13,7 @@
 package storetest
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"errors"
@@ -59,6 +62,19 @@ func Run(t *testing.T, b Backend) {
 		{"Reopen", testReopen},
 		{"Closed", testClosed},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"Pending", testPending},
+		{"PendingRefusals", testPendingRefusals},
+		{"PendingReplay", testPendingReplay},
+		{"ResolvePending", testResolvePending},
+		{"ResolvePendingRace", testResolvePendingRace},
+		{"Accounts", testAccounts},
+		{"AccountUpdate", testAccountUpdate},
+		{"AuditEmpty", testAuditEmpty},
+		{"AuditAppend", testAuditAppend},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AuditList", testAuditList},
+		{"AuditScan", testAuditScan},
+		{"AuditWithWrites", testAuditWithWrites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })
@@ -782,6 +798,20 @@ func testReopen(t *testing.T, b Backend) {
 	mustWrite(t, s, old, "")
 	x := NewPermit(PermitID(3), c2)
 	mustWrite(t, s, x, "r4")
+	pending := NewPending("pc-1", x, auditStart)
+	mustPut(t, s, pending, "r-pending")
+	clerk, partner := NewAccount("clerk.test-02", "token-clerk"), NewAccount("partner.test-320506", "")
+	mustCreate(t, s, clerk)
+	mustCreate(t, s, partner)
+	clerk, err := s.UpdateAccount(t.Context(), clerk.Name, func(a *store.Account) error {
+		a.TokenHash = tokenHash("token-rotated")
+		return nil
+	}, accountEntry(clerk.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAudit(t, s, entryFor(a2.GetId()))
+	log := wantChain(t, s, 5)
 
 	check := func(t *testing.T) {
 		t.Helper()
@@ -796,6 +826,22 @@ func testReopen(t *testing.T, b Backend) {
 		wantActive(t, "second permit for c1", write(t, s, NewPermit(PermitID(9), c1), ""), a2.GetId())
 		wantActive(t, "second permit for c2", write(t, s, NewPermit(PermitID(9), c2), ""), x.GetId())
 		wantErr(t, "stale version", write(t, s, next(a1, nil), ""), store.ErrConflict)
+		wantPendingList(t, s, pending)
+		wantPendingReplay(t, s, "r-pending", pending)
+		var pe *store.PendingExistsError
+		if err := s.WritePending(t.Context(), pendingWrite(store.PendingWrite{Put: NewPending("pc-2", x, auditStart)}, "")); !errors.As(err, &pe) {
+			t.Fatalf("second pending cancellation: %v, want a *store.PendingExistsError", err)
+		}
+		wantAccounts(t, s, clerk, partner)
+		wantToken(t, s, "token-rotated", clerk)
+		wantToken(t, s, "token-clerk", nil)
+		wantErr(t, "taken name", s.CreateAccount(t.Context(), NewAccount(clerk.Name, "token-x"), nil), store.ErrExists)
+		got := wantChain(t, s, len(log))
+		for i := range log {
+			if !proto.Equal(got[i], log[i]) {
+				t.Fatalf("audit entry %d changed across a reopen", i+1)
+			}
+		}
 	}
 	s = b.Reopen(t, s)
 	check(t)
@@ -812,6 +858,16 @@ func testReopen(t *testing.T, b Backend) {
 	wantActive(t, "another permit for c1", write(t, s, NewPermit(PermitID(9), c1), ""), y.GetId())
 	wantList(t, s, store.PermitFilter{}, a3, old, x, y)
 	wantPermit(t, s, a3)
+	wantPendingList(t, s, pending)
+	wantAccounts(t, s, clerk, partner)
+
+	// The audit log goes on from where it was.
+	e := entryFor(y.GetId())
+	appendAudit(t, s, e)
+	if e.GetSeq() != uint64(len(log))+1 || !bytes.Equal(e.GetPrevHash(), log[len(log)-1].GetHash()) {
+		t.Fatalf("entry appended after a reopen: seq %d prev_hash %x; want seq %d after %x", e.GetSeq(), e.GetPrevHash(), len(log)+1, log[len(log)-1].GetHash())
+	}
+	wantChain(t, s, len(log)+1)
 }
 
 func testClosed(t *testing.T, b Backend) {
@@ -832,6 +888,25 @@ func testClosed(t *testing.T, b Backend) {
 	wantErr(t, "Replay after Close", err, store.ErrClosed)
 	wantErr(t, "WritePermit after Close", write(t, s, next(p, nil), ""), store.ErrClosed)
 	wantErr(t, "new permit after Close", write(t, s, NewPermit(PermitID(2), CitizenID(2)), ""), store.ErrClosed)
+	_, err = s.GetPending(ctx, "pc-1")
+	wantErr(t, "GetPending after Close", err, store.ErrClosed)
+	_, err = s.ListPending(ctx)
+	wantErr(t, "ListPending after Close", err, store.ErrClosed)
+	wantErr(t, "WritePending after Close", s.WritePending(ctx, pendingWrite(store.PendingWrite{Put: NewPending("pc-1", p, auditStart)}, "")), store.ErrClosed)
+	_, err = s.GetAccount(ctx, "clerk.test-02")
+	wantErr(t, "GetAccount after Close", err, store.ErrClosed)
+	_, err = s.AccountByTokenHash(ctx, tokenHash("token"))
+	wantErr(t, "AccountByTokenHash after Close", err, store.ErrClosed)
+	_, err = s.ListAccounts(ctx)
+	wantErr(t, "ListAccounts after Close", err, store.ErrClosed)
+	wantErr(t, "CreateAccount after Close", s.CreateAccount(ctx, NewAccount("clerk.test-02", "token"), nil), store.ErrClosed)
+	_, err = s.UpdateAccount(ctx, "clerk.test-02", func(*store.Account) error { return nil }, nil)
+	wantErr(t, "UpdateAccount after Close", err, store.ErrClosed)
+	wantErr(t, "AppendAudit after Close", s.AppendAudit(ctx, entryFor(p.GetId())), store.ErrClosed)
+	_, err = s.ListAudit(ctx, store.AuditFilter{}, 0, 10)
+	wantErr(t, "ListAudit after Close", err, store.ErrClosed)
+	_, err = s.ScanAudit(ctx, func(*epermitv1.AuditEntry) error { return nil })
+	wantErr(t, "ScanAudit after Close", err, store.ErrClosed)
 }
 
 // testConcurrentWriters runs many writers on distinct permits, with readers
