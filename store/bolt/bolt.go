@@ -83,6 +83,9 @@ type Store struct {
 // Store implements the store contract.
 var _ store.Store = (*Store)(nil)
 
+// initialMmapSize is the address space mapped at open (not memory used).
+const initialMmapSize = 1 << 30
+
 // Open opens the bbolt file at path, creating it with the current layout if
 // it does not exist. It fails when another process holds the file, and when
 // the file has another layout version or none (made by another version of
@@ -96,6 +99,9 @@ func Open(path string, opts *Options) (*Store, error) {
 		Timeout:      lockTimeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bbolt.FreelistMapType,
+		// Map address space for a large register up front: growing the
+		// map later stops every reader while it is replaced.
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt: open %s: file is locked; is another permitd running on this data folder?", path)
