@@ -1,7 +1,9 @@
 package permit
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -72,10 +74,10 @@ func (s *Service) ListPermits(ctx context.Context, req *epermitv1.ListPermitsReq
 }
 
 // A page token is the last permit id read, bound to the filter it was read
-// with, so that a token is not replayed against another filter.
+// with, so that a token is not replayed against another filter: the
+// base64url of 8 bytes of SHA-256 of the filter, then the last id.
 func encodePageToken(req *epermitv1.ListPermitsRequest, after string) string {
-	raw := strings.Join([]string{"v1", req.CitizenId, req.Status.String(), after}, "|")
-	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return base64.RawURLEncoding.EncodeToString(append(filterHash(req), after...))
 }
 
 func decodePageToken(req *epermitv1.ListPermitsRequest) (string, bool) {
@@ -86,14 +88,18 @@ func decodePageToken(req *epermitv1.ListPermitsRequest) (string, bool) {
 		return "", false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-	if err != nil {
+	h := filterHash(req)
+	if err != nil || len(raw) <= len(h) || !bytes.Equal(raw[:len(h)], h) {
 		return "", false
 	}
-	parts := strings.Split(string(raw), "|")
-	if len(parts) != 4 || parts[0] != "v1" || parts[1] != req.CitizenId || parts[2] != req.Status.String() || parts[3] == "" {
-		return "", false
-	}
-	return parts[3], true
+	return string(raw[len(h):]), true
+}
+
+// filterHash identifies a list filter in page tokens.
+func filterHash(req *epermitv1.ListPermitsRequest) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\x00%s\x00%d", req.CitizenId, req.Status)
+	return h.Sum(nil)[:8]
 }
 
 // statusWord is a status in lower-case words: "cancelled", "confiscated".
