@@ -275,6 +275,7 @@ func NewRoot() *cobra.Command {
 		newAdminCommand(g),
 		newWhoAmICommand(g),
 		newAuditCommand(g),
+		newTrustCommand(g),
 	)
 	return root
 }
