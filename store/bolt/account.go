@@ -104,7 +104,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 	if err != nil {
 		return err
 	}
-	return s.batch(ctx, "create account "+a.Name, func(tx *bbolt.Tx) (refused, err error) {
+	return s.batch(ctx, "create account "+a.Name, func(tx *txn) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
 		if accounts.Get([]byte(a.Name)) != nil {
 			return fmt.Errorf("%w: account %s", store.ErrExists, a.Name), nil
@@ -121,7 +121,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 			}
 		}
 		if audit != nil {
-			if err := appendAudit(tx, audit); err != nil {
+			if err := appendAudit(tx.Tx, audit); err != nil {
 				return nil, err
 			}
 		}
@@ -138,16 +138,16 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 // nothing is written. It returns the account as stored.
 func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*store.Account) error, audit *epermitv1.AuditEntry) (*store.Account, error) {
 	var stored *store.Account
-	err := s.batch(ctx, "update account "+name, func(tx *bbolt.Tx) (refused, err error) {
+	err := s.batch(ctx, "update account "+name, func(tx *txn) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
-		old, err := getAccount(tx, name)
+		old, err := getAccount(tx.Tx, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return err, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		a, err := getAccount(tx, name) // the copy that update changes
+		a, err := getAccount(tx.Tx, name) // the copy that update changes
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 			}
 		}
 		if audit != nil {
-			if err := appendAudit(tx, audit); err != nil {
+			if err := appendAudit(tx.Tx, audit); err != nil {
 				return nil, err
 			}
 		}

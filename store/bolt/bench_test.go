@@ -3,18 +3,21 @@ package bolt
 import (
 	"context"
 	"crypto/rand"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-epermit/epermit/citizenid"
@@ -41,8 +44,12 @@ var filled struct {
 	err  error
 }
 
-// TestMain removes the node benchmark's filled file after the run.
+// TestMain removes the node benchmark's filled file after the run. Started
+// by TestKill9, it writes until killed instead.
 func TestMain(m *testing.M) {
+	if path := os.Getenv(kill9Env); path != "" {
+		os.Exit(kill9Child(path))
+	}
 	code := m.Run()
 	if filled.dir != "" {
 		os.RemoveAll(filled.dir)
@@ -196,4 +203,111 @@ func lastTx(tb testing.TB, s *Store) int {
 		tb.Fatal(err)
 	}
 	return id
+}
+
+// openPermits lists the sizes of the files that BenchmarkOpen opens.
+var openPermits = flag.String("open-permits", "10000,100000", "comma-separated `counts` of permits in the files BenchmarkOpen opens")
+
+// BenchmarkOpen measures Open, which reads every permit to build the
+// citizen index, on files of -open-permits permits, with the file in the
+// page cache. Besides the time of an open it reports the heap that the
+// open store holds per permit, nearly all of it the index.
+func BenchmarkOpen(b *testing.B) {
+	for _, field := range strings.Split(*openPermits, ",") {
+		n, err := strconv.Atoi(field)
+		if err != nil {
+			b.Fatalf("-open-permits: %v", err)
+		}
+		path := filepath.Join(b.TempDir(), fmt.Sprintf("open-%d.db", n))
+		if err := fillOpenFile(path, n); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("permits=%d", n), func(b *testing.B) {
+			var held uint64
+			for range b.N {
+				b.StopTimer()
+				before := liveHeap()
+				b.StartTimer()
+				s := openTest(b, path, nil)
+				b.StopTimer()
+				held = liveHeap() - before
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+			b.ReportMetric(float64(held)/float64(n), "heap-B/permit")
+		})
+	}
+}
+
+// liveHeap returns the bytes of live heap objects after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// fillOpenFile makes a store file at path holding n permits with
+// time-ordered ids, each of its own random citizen, except that every
+// tenth replaces the permit before it: the earlier one gets a second,
+// superseded version and the new one its citizen. It writes the permits
+// bucket directly, in large transactions, without fsync.
+func fillOpenFile(path string, n int) error {
+	s, err := Open(path, &Options{NoSync: true}) // lays the file out
+	if err != nil {
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{NoSync: true, InitialMmapSize: initialMmapSize})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	gen := citizenid.NewGenerator(3)
+	var prev *epermitv1.Permit
+	put := func(permits *bbolt.Bucket, p *epermitv1.Permit) error {
+		data, err := marshalOptions.Marshal(p)
+		if err != nil {
+			return err
+		}
+		return permits.Put(permitKey(p.GetId(), p.GetVersion()), data)
+	}
+	for done := 0; done < n; {
+		err := db.Update(func(tx *bbolt.Tx) error {
+			permits := tx.Bucket(bucketPermits)
+			permits.FillPercent = 1
+			for end := min(done+10_000, n); done < end; done++ {
+				id, err := permitid.New("330604")
+				if err != nil {
+					return err
+				}
+				var p *epermitv1.Permit
+				if done%10 == 9 {
+					old := proto.CloneOf(prev)
+					old.Version++
+					old.Status = epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED
+					if err := put(permits, old); err != nil {
+						return err
+					}
+					p = storetest.NewPermit(id, prev.GetHolder().GetCitizenId())
+				} else {
+					p = storetest.NewPermit(id, gen.Next())
+				}
+				if err := put(permits, p); err != nil {
+					return err
+				}
+				prev = p
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,15 +125,15 @@ func TestOpenLayout(t *testing.T) {
 	s := tempStore(t, nil)
 	var names []string
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if v := string(tx.Bucket([]byte("meta")).Get([]byte("layout"))); v != "1" {
-			t.Errorf("layout version %q, want 1", v)
+		if v := string(tx.Bucket([]byte("meta")).Get([]byte("layout"))); v != "2" {
+			t.Errorf("layout version %q, want 2", v)
 		}
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error { names = append(names, string(name)); return nil })
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "audit", "citizens", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
+	want := []string{"accounts", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}
@@ -155,14 +156,22 @@ func TestOpenLayout(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return meta.Put([]byte("layout"), []byte("2"))
-		}, `unknown file layout "2"`},
+			return meta.Put([]byte("layout"), []byte("3"))
+		}, `unknown file layout "3"`},
+		{"layout 1, with the citizens bucket", func(tx *bbolt.Tx) error {
+			for _, name := range []string{"meta", "permits", "citizens", "requests", "pending", "pending_permits", "accounts", "tokens", "audit"} {
+				if _, err := tx.CreateBucket([]byte(name)); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket([]byte("meta")).Put([]byte("layout"), []byte("1"))
+		}, "file layout 1, from a development version of epermit"},
 		{"a missing bucket", func(tx *bbolt.Tx) error {
 			meta, err := tx.CreateBucket([]byte("meta"))
 			if err != nil {
 				return err
 			}
-			return meta.Put([]byte("layout"), []byte("1"))
+			return meta.Put([]byte("layout"), []byte("2"))
 		}, "no permits bucket"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,16 +317,19 @@ func TestPermitKey(t *testing.T) {
 	}
 }
 
-// TestIndexes looks into the file: as a permit changes, the permits and
-// citizens buckets hold exactly what the package comment says.
+// TestIndexes looks into the file and the citizen index: as a permit
+// changes, the permits bucket keeps every version and the index follows its
+// holder and status, the same after a reopen.
 func TestIndexes(t *testing.T) {
-	s := tempStore(t, nil)
+	path := filepath.Join(t.TempDir(), "epermit.db")
+	s := openTest(t, path, nil)
+	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
 	c1, c2 := storetest.CitizenID(1), storetest.CitizenID(2)
 	p := create(t, s, 1, "r1")
 	id := p.GetId()
 	version := func(v int64) string { return id + "\x00" + string(binary.BigEndian.AppendUint64(nil, uint64(v))) }
-	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x01")
+	wantIndex(t, s, c1+": "+id+"+")
 	wantKeys(t, s, bucketPermits, version(1)+"=")
 
 	change := func(f func(*epermitv1.Permit)) {
@@ -330,16 +342,43 @@ func TestIndexes(t *testing.T) {
 		}
 	}
 	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c2 })
-	wantKeys(t, s, bucketCitizens, c2+"\x00"+id+"=\x01")
+	wantIndex(t, s, c2+": "+id+"+")
 	change(func(p *epermitv1.Permit) { p.Status = epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED })
-	wantKeys(t, s, bucketCitizens, c2+"\x00"+id+"=\x00")
+	wantIndex(t, s, c2+": "+id+"-")
 	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c1 })
-	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x00")
+	wantIndex(t, s, c1+": "+id+"-")
 	wantKeys(t, s, bucketPermits, version(1)+"=", version(2)+"=", version(3)+"=", version(4)+"=")
 
 	q := create(t, s, 2, "")
-	wantKeys(t, s, bucketCitizens, c1+"\x00"+id+"=\x00", c2+"\x00"+q.GetId()+"=\x01")
+	r := create(t, s, 0, "") // sorts before id
+	wantIndex(t, s, c1+": "+id+"-", c2+": "+q.GetId()+"+", storetest.CitizenID(0)+": "+r.GetId()+"+")
+	change(func(p *epermitv1.Permit) { p.Holder.CitizenId = c2 })
+	wantIndex(t, s, c2+": "+id+"- "+q.GetId()+"+", storetest.CitizenID(0)+": "+r.GetId()+"+")
 	wantKeys(t, s, bucketRequests, "r1=")
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path, nil)
+	wantIndex(t, s, c2+": "+id+"- "+q.GetId()+"+", storetest.CitizenID(0)+": "+r.GetId()+"+")
+}
+
+// wantIndex fails the test unless the citizen index holds exactly these
+// citizens, each written "citizen: id± id± …" with its permits in id order,
+// + for not final and - for final.
+func wantIndex(t *testing.T, s *Store, want ...string) {
+	t.Helper()
+	s.index.mu.RLock()
+	defer s.index.mu.RUnlock()
+	var got []string
+	for citizen, h := range s.index.citizens {
+		got = append(got, citizen+": "+render(h))
+	}
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) {
+		t.Fatalf("citizen index = %q, want %q", got, want)
+	}
 }
 
 // wantKeys fails the test unless the bucket holds exactly these keys, in

@@ -10,8 +10,16 @@ import (
 
 // call is one write waiting for a commit.
 type call struct {
-	fn   func(*bbolt.Tx) error
+	fn   func(*txn) error
 	done chan error // receives the outcome, once
+}
+
+// txn is what a write runs in: the read-write transaction it shares, and
+// the citizen-index changes of the writes before it in that transaction,
+// to which it adds its own.
+type txn struct {
+	*bbolt.Tx
+	index *indexBatch
 }
 
 // committer runs writes in shared read-write transactions: one
@@ -23,19 +31,27 @@ type call struct {
 // 50 writers here), and with a longer delay the lock idles while the delay
 // runs out. The committer closes a batch when it can start it, so every
 // waiting write joins, and a lone write starts at once.
+//
+// The committer is the only writer of the citizen index: it applies a
+// transaction's index changes when the transaction has committed, and
+// before it tells the writes their outcome.
 type committer struct {
 	db      *bbolt.DB
+	index   *citizenIndex
 	maxSize int
 	linger  time.Duration
+	// update is db.Update; tests replace it to make commits fail.
+	update func(func(*bbolt.Tx) error) error
 
 	calls chan *call
 	wg    sync.WaitGroup
 }
 
-// newCommitter starts the commit loop on db. A batch holds at most maxSize
-// writes; when fewer are waiting, it waits up to linger for more.
-func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
-	c := &committer{db: db, maxSize: maxSize, linger: linger, calls: make(chan *call, maxSize)}
+// newCommitter starts the commit loop on db and index. A batch holds at
+// most maxSize writes; when fewer are waiting, it waits up to linger for
+// more.
+func newCommitter(db *bbolt.DB, index *citizenIndex, maxSize int, linger time.Duration) *committer {
+	c := &committer{db: db, index: index, maxSize: maxSize, linger: linger, update: db.Update, calls: make(chan *call, maxSize)}
 	c.wg.Go(c.loop)
 	return c
 }
@@ -45,7 +61,7 @@ func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
 // the transaction fails, the transaction is rolled back, the failed write
 // runs again alone, so that its failure is its own, and the others run
 // again together.
-func (c *committer) do(fn func(*bbolt.Tx) error) error {
+func (c *committer) do(fn func(*txn) error) error {
 	cl := &call{fn: fn, done: make(chan error, 1)}
 	c.calls <- cl
 	return <-cl.done
@@ -109,16 +125,7 @@ func (c *committer) fill(batch []*call) []*call {
 // commit runs batch in one transaction and tells every call its outcome.
 func (c *committer) commit(batch []*call) {
 	for len(batch) > 0 {
-		failed := -1
-		err := c.db.Update(func(tx *bbolt.Tx) error {
-			for i, cl := range batch {
-				if err := safely(cl.fn, tx); err != nil {
-					failed = i
-					return err
-				}
-			}
-			return nil
-		})
+		failed, err := c.run(batch)
 		if failed < 0 {
 			// Committed, or the commit itself failed: the same for all.
 			for _, cl := range batch {
@@ -128,14 +135,58 @@ func (c *committer) commit(batch []*call) {
 		}
 		// One write failed: it runs again alone, the others together.
 		cl := batch[failed]
-		cl.done <- c.db.Update(func(tx *bbolt.Tx) error { return safely(cl.fn, tx) })
+		_, err = c.run(batch[failed : failed+1])
+		cl.done <- err
 		batch = append(batch[:failed], batch[failed+1:]...)
 	}
 }
 
+// run runs calls in one transaction, with fresh citizen-index changes, and
+// applies those changes to the index when the transaction has committed.
+// It returns the position of the call that failed, or -1 when none did,
+// and the error of the call or of the commit.
+func (c *committer) run(calls []*call) (failed int, err error) {
+	failed = -1
+	b := c.index.newBatch()
+	var txid int
+	staged := false
+	err = c.update(func(tx *bbolt.Tx) error {
+		t := &txn{Tx: tx, index: b}
+		for i, cl := range calls {
+			if err := safely(cl.fn, t); err != nil {
+				failed = i
+				return err
+			}
+		}
+		txid = tx.ID()
+		c.index.stage(b)
+		staged = true
+		return nil
+	})
+	switch {
+	case !staged:
+		// Rolled back before anything reached the index.
+	case err == nil || c.landed(txid):
+		c.index.apply(b)
+	default:
+		c.index.unstage(b)
+	}
+	return failed, err
+}
+
+// landed reports whether the transaction with this id is visible although
+// its commit failed: bbolt writes the meta page before syncing it, so a
+// commit whose last fdatasync fails is in the file all the same, and the
+// index must follow the file.
+func (c *committer) landed(txid int) bool {
+	last := 0
+	_ = c.db.View(func(tx *bbolt.Tx) error { last = tx.ID(); return nil })
+	return last >= txid
+}
+
 // safely runs fn, turning a panic into an error so that one write cannot
 // take the others down.
-func safely(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
+func safely(fn func(*txn) error, tx *txn) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in write: %v", p)

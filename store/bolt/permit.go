@@ -15,12 +15,6 @@ import (
 	"github.com/yrd-epermit/epermit/store"
 )
 
-// Citizen-index flags.
-const (
-	flagFinal    = 0
-	flagNonFinal = 1
-)
-
 // GetPermit returns the permit with this id, or store.ErrNotFound.
 func (s *Store) GetPermit(ctx context.Context, id string) (*epermitv1.Permit, error) {
 	var p *epermitv1.Permit
@@ -44,34 +38,71 @@ func (s *Store) GetPermit(ctx context.Context, id string) (*epermitv1.Permit, er
 // returns none.
 func (s *Store) ListPermits(ctx context.Context, filter store.PermitFilter, after string, limit int) ([]*epermitv1.Permit, error) {
 	var out []*epermitv1.Permit
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if limit < 1 {
-			return nil
-		}
-		permits := tx.Bucket(bucketPermits).Cursor()
-		if filter.CitizenID == "" {
-			return listAll(permits, after, limit, &out)
-		}
-		prefix := citizenPrefix(filter.CitizenID)
-		c := tx.Bucket(bucketCitizens).Cursor()
-		for k, _ := seekAfter(c, prefix, after); bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
-			id := string(k[len(prefix):])
-			_, v := currentPermit(permits, id)
-			if v == nil {
-				return fmt.Errorf("bolt: citizen index names missing permit %q", id)
+	var err error
+	if filter.CitizenID == "" {
+		err = s.view(ctx, func(tx *bbolt.Tx) error {
+			if limit < 1 {
+				return nil
 			}
-			p, err := unmarshalPermit(id, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-		}
-		return nil
-	})
+			return listAll(tx.Bucket(bucketPermits).Cursor(), after, limit, &out)
+		})
+	} else {
+		err = s.viewCitizen(ctx, filter.CitizenID, func(tx *bbolt.Tx, h holdings) error {
+			return listCitizen(tx.Bucket(bucketPermits).Cursor(), filter.CitizenID, h, after, limit, &out)
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// viewCitizen is view for reads by citizen: it runs fn in a read-only
+// transaction with the citizen's holdings in the index, which name every
+// permit that the citizen holds in the transaction (citizenIndex.snapshot).
+func (s *Store) viewCitizen(ctx context.Context, citizen string, fn func(*bbolt.Tx, holdings) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	tx, h, err := s.index.snapshot(s.db, citizen)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx, h)
+}
+
+// listCitizen appends to out the current versions of up to limit permits
+// that h names, whose id sorts after the given one and that the citizen
+// holds in c's transaction. h may name permits that the transaction does
+// not have, or has under another holder, around a commit; they are left
+// out.
+func listCitizen(c *bbolt.Cursor, citizen string, h holdings, after string, limit int, out *[]*epermitv1.Permit) error {
+	for id := range h.all() {
+		if len(*out) >= limit {
+			return nil
+		}
+		if id <= after {
+			continue
+		}
+		_, v := currentPermit(c, id)
+		if v == nil {
+			continue // not yet committed in this snapshot
+		}
+		p, err := unmarshalPermit(id, v)
+		if err != nil {
+			return err
+		}
+		if p.GetHolder().GetCitizenId() == citizen {
+			*out = append(*out, p)
+		}
+	}
+	return nil
 }
 
 // listAll appends to out the current versions of up to limit permits whose
@@ -116,21 +147,6 @@ func listAll(c *bbolt.Cursor, after string, limit int, out *[]*epermitv1.Permit)
 	return nil
 }
 
-// seekAfter moves c to the first key that is prefix + an id sorting after
-// the given id, and returns that key and its value, or nil when there is
-// none. Keys without the prefix may follow; the caller stops at them.
-func seekAfter(c *bbolt.Cursor, prefix []byte, after string) (k, v []byte) {
-	start := append(append([]byte(nil), prefix...), after...)
-	if len(start) == 0 {
-		return c.First()
-	}
-	k, v = c.Seek(start)
-	if after != "" && bytes.Equal(k, start) {
-		k, v = c.Next()
-	}
-	return k, v
-}
-
 // Replay returns what the write with this request id recorded, or
 // store.ErrNotFound when no write carried it.
 func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, error) {
@@ -173,33 +189,42 @@ func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, 
 // not of this permit, it returns store.ErrNoPending. The write is durable
 // when it returns nil, unless the store was opened with NoSync; then
 // w.Audit holds its seq, prev_hash and hash. Before any transaction it
-// refuses a permit without an id or a holder citizen id, a permit id or
-// citizen id with a NUL byte (the key separator) and a version other than
-// w.PrevVersion+1.
+// refuses a permit without an id or a holder citizen id, a permit id (NUL
+// is the key separator) or citizen id with a NUL byte, and a version other
+// than w.PrevVersion+1.
 func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c, err := newChange(w)
+	if err != nil {
+		return err
+	}
+	return s.batch(ctx, "write permit "+c.id, c.apply)
+}
+
+// newChange checks and prepares w outside the transaction.
+func newChange(w store.PermitWrite) (*change, error) {
 	p := w.Permit
 	if p == nil {
-		return errors.New("bolt: write without a permit")
+		return nil, errors.New("bolt: write without a permit")
 	}
 	id, citizen := p.GetId(), p.GetHolder().GetCitizenId()
 	switch {
 	case id == "":
-		return errors.New("bolt: permit has no id")
+		return nil, errors.New("bolt: permit has no id")
 	case strings.IndexByte(id, 0) >= 0:
-		return fmt.Errorf("bolt: permit id %q contains a NUL byte", id)
+		return nil, fmt.Errorf("bolt: permit id %q contains a NUL byte", id)
 	case citizen == "":
-		return fmt.Errorf("bolt: permit %s has no holder citizen id", id)
+		return nil, fmt.Errorf("bolt: permit %s has no holder citizen id", id)
 	case strings.IndexByte(citizen, 0) >= 0:
-		return fmt.Errorf("bolt: permit %s: citizen id contains a NUL byte", id)
+		return nil, fmt.Errorf("bolt: permit %s: citizen id contains a NUL byte", id)
 	case w.PrevVersion < 0 || p.GetVersion() != w.PrevVersion+1:
-		return fmt.Errorf("bolt: permit %s: version %d does not follow previous version %d", id, p.GetVersion(), w.PrevVersion)
+		return nil, fmt.Errorf("bolt: permit %s: version %d does not follow previous version %d", id, p.GetVersion(), w.PrevVersion)
 	}
 	data, err := marshalOptions.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("bolt: marshal permit %s: %w", id, err)
+		return nil, fmt.Errorf("bolt: marshal permit %s: %w", id, err)
 	}
 	c := &change{
 		write:   w,
@@ -211,7 +236,7 @@ func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if w.RequestID != "" {
 		c.request = encodePermitRequest(w.RequestHash, id, p.GetVersion())
 	}
-	return s.batch(ctx, "write permit "+id, c.apply)
+	return c, nil
 }
 
 // change is one WritePermit, prepared outside the transaction.
@@ -225,13 +250,13 @@ type change struct {
 }
 
 // apply checks the change against the state in tx and, when it passes,
-// writes it. It returns the business refusal (nothing written) as refused
-// and returns err only for storage failures, which fail the whole batch.
-// It reads everything afresh, so running it again is safe.
-func (c *change) apply(tx *bbolt.Tx) (refused, err error) {
+// writes it and records its citizen-index change with tx. It returns the
+// business refusal (nothing written) as refused and returns err only for
+// storage failures, which fail the whole batch. It reads everything
+// afresh, so running it again is safe.
+func (c *change) apply(tx *txn) (refused, err error) {
 	permits := tx.Bucket(bucketPermits)
 	permits.FillPercent = 1
-	citizens := tx.Bucket(bucketCitizens)
 	requests := tx.Bucket(bucketRequests)
 	w := &c.write
 
@@ -267,10 +292,7 @@ func (c *change) apply(tx *bbolt.Tx) (refused, err error) {
 		}
 	}
 	if !c.final {
-		if holder, err := nonFinalPermit(citizens, c.citizen, c.id); err != nil || holder != "" {
-			if err != nil {
-				return nil, err
-			}
+		if holder := tx.index.nonFinal(c.citizen, c.id); holder != "" {
 			return &store.ActivePermitError{PermitID: holder}, nil
 		}
 	}
@@ -279,55 +301,27 @@ func (c *change) apply(tx *bbolt.Tx) (refused, err error) {
 	if err := permits.Put(permitKey(c.id, w.Permit.GetVersion()), c.data); err != nil {
 		return nil, err
 	}
+	from := ""
 	if old != nil {
-		if oldCitizen := old.GetHolder().GetCitizenId(); oldCitizen != c.citizen {
-			if err := citizens.Delete(citizenKey(oldCitizen, c.id)); err != nil {
-				return nil, err
-			}
-		}
+		from = old.GetHolder().GetCitizenId()
 	}
-	key, flag := citizenKey(c.citizen, c.id), []byte{flagNonFinal}
-	if c.final {
-		flag[0] = flagFinal
-	}
-	// An unchanged key is not written again, which would dirty its page.
-	if !bytes.Equal(citizens.Get(key), flag) {
-		if err := citizens.Put(key, flag); err != nil {
-			return nil, err
-		}
-	}
+	tx.index.set(c.id, from, c.citizen, !c.final)
 	if c.request != nil {
 		if err := requests.Put([]byte(w.RequestID), c.request); err != nil {
 			return nil, err
 		}
 	}
 	if w.ResolvePending != "" {
-		if err := deletePending(tx, w.ResolvePending, c.id); err != nil {
+		if err := deletePending(tx.Tx, w.ResolvePending, c.id); err != nil {
 			return nil, err
 		}
 	}
 	if w.Audit != nil {
-		if err := appendAudit(tx, w.Audit); err != nil {
+		if err := appendAudit(tx.Tx, w.Audit); err != nil {
 			return nil, err
 		}
 	}
 	return nil, nil
-}
-
-// nonFinalPermit returns the id of the citizen's non-final permit other
-// than except, or "" when there is none, by reading the citizen's keys.
-func nonFinalPermit(citizens *bbolt.Bucket, citizen, except string) (string, error) {
-	prefix := citizenPrefix(citizen)
-	c := citizens.Cursor()
-	for k, v := c.Seek(prefix); bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(v) != 1 {
-			return "", fmt.Errorf("bolt: malformed citizen index value for %q", k)
-		}
-		if id := string(k[len(prefix):]); v[0] == flagNonFinal && id != except {
-			return id, nil
-		}
-	}
-	return "", nil
 }
 
 // currentPermit returns the key and value of the last version of the permit
@@ -365,16 +359,6 @@ func splitPermitKey(k []byte) (id []byte, version int64, ok bool) {
 		return nil, 0, false
 	}
 	return k[:n], int64(binary.BigEndian.Uint64(k[n+1:])), true
-}
-
-// citizenPrefix is the start of every citizen-index key of this citizen.
-func citizenPrefix(citizen string) []byte {
-	return append([]byte(citizen), 0)
-}
-
-// citizenKey is the citizen-index key of one permit.
-func citizenKey(citizen, id string) []byte {
-	return append(citizenPrefix(citizen), id...)
 }
 
 // unmarshalPermit decodes the stored permit with this id.
