@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -34,6 +35,20 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Limits bounds what one identity may do.
 	Limits LimitsConfig `yaml:"limits"`
+	// Trust configures the federation's trust list; without it the node
+	// verifies only its own credentials.
+	Trust TrustConfig `yaml:"trust"`
+}
+
+// TrustConfig says where the signed trust list comes from.
+type TrustConfig struct {
+	// RegistryPub is the PEM file of the registry's public key.
+	RegistryPub string `yaml:"registry_pub"`
+	// ListFile or ListURL is where the signed list is read from (one of them).
+	ListFile string `yaml:"list_file"`
+	ListURL  string `yaml:"list_url"`
+	// Refresh is how often the list is read again for a newer one.
+	Refresh time.Duration `yaml:"refresh"`
 }
 
 // TLSConfig names the node's certificate files (PEM).
@@ -86,6 +101,7 @@ func DefaultConfig() Config {
 		Rules:    RulesConfig{EndorsementWindowMonths: 1},
 		Log:      LogConfig{Format: "text", Level: "info"},
 		Limits:   LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
+		Trust:    TrustConfig{Refresh: time.Minute},
 	}
 }
 
@@ -213,6 +229,14 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
 		errs = append(errs, errors.New("tls.client_ca needs tls.cert and tls.key: mutual TLS is TLS first"))
+	}
+	switch t := c.Trust; {
+	case t.RegistryPub == "" && (t.ListFile != "" || t.ListURL != ""):
+		errs = append(errs, errors.New("trust: a trust list needs trust.registry_pub, the registry's public key"))
+	case t.RegistryPub != "" && (t.ListFile == "") == (t.ListURL == ""):
+		errs = append(errs, errors.New("trust: give exactly one of trust.list_file and trust.list_url"))
+	case t.Refresh < time.Second:
+		errs = append(errs, fmt.Errorf("trust.refresh %v is shorter than a second", t.Refresh))
 	}
 	if c.Limits.MutationsPerSecond < 0 || c.Limits.MutationBurst < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

@@ -33,6 +33,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
+	"github.com/yrd-epermit/epermit/trust"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -72,6 +73,10 @@ type Node struct {
 	lis    net.Listener
 	// bootstrapped is the admin token file written by this start, if any.
 	bootstrapped string
+	// trust holds the federation's trust list, nil without one; watching
+	// stops with stopWatch.
+	trust     *trust.Holder
+	stopWatch context.CancelFunc
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -122,12 +127,27 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	holder, err := loadTrust(cfg.Trust, clock)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer()}
+	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer(), trust: holder}
+	n.stopWatch = func() {}
+	if holder != nil {
+		var ctx context.Context
+		ctx, n.stopWatch = context.WithCancel(context.Background())
+		if cfg.Trust.ListFile != "" {
+			go holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log)
+		} else {
+			go holder.WatchURL(ctx, cfg.Trust.ListURL, nil, cfg.Trust.Refresh, log)
+		}
+	}
 	if created {
 		n.bootstrapped = tokenFile
 	}
@@ -161,6 +181,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 			CardValidityYears:       cfg.Rules.CardValidityYears,
 			CancelReasons:           reasons,
 		},
+		Trust:  holder,
 		Clock:  clock,
 		Logger: log,
 	}))
@@ -198,6 +219,7 @@ func (n *Node) Serve() error {
 // Shutdown stops taking new calls, lets in-flight calls finish until ctx
 // ends (then cuts them off), and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopWatch()
 	n.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -212,6 +234,36 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	return n.store.Close()
+}
+
+// loadTrust loads the configured trust list, or returns nil when none is
+// configured. A configured list that cannot be loaded stops the start.
+func loadTrust(c TrustConfig, clock func() time.Time) (*trust.Holder, error) {
+	if c.RegistryPub == "" {
+		return nil, nil
+	}
+	pub, err := trust.LoadRegistryPublic(c.RegistryPub)
+	if err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	h, err := trust.NewHolder(trust.HolderConfig{Registry: pub, Clock: clock})
+	if err != nil {
+		return nil, fmt.Errorf("trust: %w", err)
+	}
+	if c.ListFile != "" {
+		err = h.LoadFile(c.ListFile)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), trust.FetchTimeout)
+		var data []byte
+		if data, err = trust.FetchURL(ctx, nil, c.ListURL); err == nil {
+			err = h.Load(data)
+		}
+		cancel()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("trust list: %w", err)
+	}
+	return h, nil
 }
 
 // checkNodeCert refuses a node certificate that names another division.

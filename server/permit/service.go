@@ -36,6 +36,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/store"
+	"github.com/yrd-epermit/epermit/trust"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	Authority string
 	// Rules are this city's lifecycle rules.
 	Rules Rules
+	// Trust, when set, holds the federation's trust list: credentials of
+	// other member divisions are verified with the keys it lists.
+	Trust *trust.Holder
 	// Clock tells the time; time.Now when nil. Tests move it across deadlines.
 	Clock func() time.Time
 	// Logger receives causes hidden from callers; slog.Default when nil.

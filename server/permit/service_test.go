@@ -24,6 +24,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
+	"github.com/yrd-epermit/epermit/trust"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -72,6 +73,12 @@ func (token) RequireTransportSecurity() bool { return false }
 // loopback gRPC server over a bbolt file in a temporary folder.
 func start(t *testing.T, rules permit.Rules) *harness {
 	t.Helper()
+	return startWithTrust(t, rules, nil)
+}
+
+// startWithTrust is start with a trust list holder for foreign credentials.
+func startWithTrust(t *testing.T, rules permit.Rules, tl *trust.Holder) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := bolt.Open(filepath.Join(dir, "permits.db"), nil)
 	if err != nil {
@@ -87,7 +94,7 @@ func start(t *testing.T, rules permit.Rules) *harness {
 	srv := grpc.NewServer(grpc.UnaryInterceptor(guard.Unary()))
 	permit.RegisterService(srv, permit.New(permit.Config{
 		Store: st, Signer: signer, Division: division, Authority: "绍兴市公安局上虞区分局",
-		Rules: rules, Clock: clk.Now,
+		Rules: rules, Clock: clk.Now, Trust: tl,
 	}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -63,6 +63,9 @@ func (s *Service) verify(ctx context.Context, req *epermitv1.VerifyPermitRequest
 // the register.
 func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1.VerifyPermitResponse, error) {
 	now := s.cfg.Clock()
+	if claims, _, err := credential.Decode(text); err == nil && claims.Issuer != s.cfg.Division {
+		return s.verifyForeign(text, claims.Issuer, now), nil
+	}
 	res := credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
 	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
 	for _, f := range res.Findings {
@@ -85,6 +88,39 @@ func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1
 	}
 	s.judgeStatus(resp, p, now)
 	return resp, nil
+}
+
+// verifyForeign checks a credential issued by another member division:
+// format, issuer key from the trust list, signature and time window. The
+// issuer's status list is not consulted yet, so an authentic credential
+// gets STATUS_UNKNOWN, never VALID.
+func (s *Service) verifyForeign(text, issuer string, now time.Time) *epermitv1.VerifyPermitResponse {
+	var res credential.Result
+	if s.cfg.Trust == nil {
+		res = credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
+	} else {
+		res = s.cfg.Trust.VerifyCredential(text, now)
+	}
+	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
+	for _, f := range res.Findings {
+		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: checkOf[f.Check], Passed: f.Passed, Detail: f.Detail})
+	}
+	for _, f := range resp.Findings {
+		if s.cfg.Trust == nil && f.Check == epermitv1.Check_CHECK_ISSUER && !f.Passed {
+			f.Detail = "this node has no trust list, so it verifies only credentials of its own division " +
+				s.cfg.Division + ", not of " + issuer
+		}
+	}
+	if res.Claims != nil {
+		resp.Permit = summaryOfClaims(res.Claims)
+	}
+	if res.Valid() {
+		resp.Verdict = epermitv1.Verdict_VERDICT_STATUS_UNKNOWN
+		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS,
+			Detail: "the credential is authentic, but this node cannot yet read the status list of " + issuer +
+				"; ask " + issuer + " or verify there"})
+	}
+	return resp
 }
 
 // verifyID checks a permit's status in the register.
