@@ -49,6 +49,9 @@ type PermitClaims struct {
 	ResidenceMonths    int    // recognised continuous residence across member cities, months
 	NextEndorsementDue string // YYYY-MM-DD
 	ValidUntil         string // YYYY-MM-DD or ""
+	// StatusIndex is the permit's entry in its issuer's status list
+	// (package statuslist); nil when the issuer publishes none.
+	StatusIndex *uint32
 }
 
 // cwtClaims is the CBOR form of Claims: a CWT claims set (RFC 8392). The
@@ -64,14 +67,15 @@ type cwtClaims struct {
 
 // permitClaim is the CBOR form of PermitClaims.
 type permitClaim struct {
-	Version            *int   `cbor:"v"`
-	HolderName         string `cbor:"n"`
-	MaskedCitizenID    string `cbor:"id"`
-	ResidenceStartDate string `cbor:"rs"`
-	ResidenceYears     *int   `cbor:"ry"`
-	ResidenceMonths    *int   `cbor:"rm"`
-	NextEndorsementDue string `cbor:"ed"`
-	ValidUntil         string `cbor:"vu,omitempty"`
+	Version            *int    `cbor:"v"`
+	HolderName         string  `cbor:"n"`
+	MaskedCitizenID    string  `cbor:"id"`
+	ResidenceStartDate string  `cbor:"rs"`
+	ResidenceYears     *int    `cbor:"ry"`
+	ResidenceMonths    *int    `cbor:"rm"`
+	NextEndorsementDue string  `cbor:"ed"`
+	ValidUntil         string  `cbor:"vu,omitempty"`
+	StatusIndex        *uint32 `cbor:"si,omitempty"`
 }
 
 var (
@@ -179,6 +183,7 @@ func (c *Claims) marshal() ([]byte, error) {
 			ResidenceMonths:    &rm,
 			NextEndorsementDue: c.Permit.NextEndorsementDue,
 			ValidUntil:         c.Permit.ValidUntil,
+			StatusIndex:        c.Permit.StatusIndex,
 		},
 	})
 }
@@ -224,6 +229,7 @@ func unmarshalClaims(payload []byte) (Claims, error) {
 			ResidenceMonths:    *p.ResidenceMonths,
 			NextEndorsementDue: p.NextEndorsementDue,
 			ValidUntil:         p.ValidUntil,
+			StatusIndex:        p.StatusIndex,
 		},
 	}
 	if err := c.check(); err != nil {

@@ -82,6 +82,11 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.AuditService/ListAuditEntries": {Roles: roles(auditor), Audited: true},
 	"/epermit.v1.AuditService/VerifyAuditChain": {Roles: roles(auditor), Audited: true},
 
+	// FederationService: member nodes call each other, over mutual TLS.
+	// The status list holds no personal data: an entry's index is random
+	// and only the permit's own credential names it.
+	"/epermit.v1.FederationService/GetStatusList": {Roles: roles(partner), AnyDivision: roles(partner)},
+
 	// Standard services: health checks for load balancers and
 	// orchestrators, reflection for tools such as grpcurl. Neither reveals
 	// any permit.

@@ -132,6 +132,7 @@ var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"AccountService/WhoAmI":                  {own: everyone, other: everyone},
 	"AuditService/ListAuditEntries":          {own: roles(auditor)},
 	"AuditService/VerifyAuditChain":          {own: roles(auditor)},
+	"FederationService/GetStatusList":        {own: roles(partner), other: roles(partner)},
 }
 
 var (

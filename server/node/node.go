@@ -30,6 +30,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/account"
 	"github.com/yrd-epermit/epermit/server/audit"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/server/federation"
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
@@ -127,6 +128,11 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	status, err := federation.NewStatus(context.Background(), st, cfg.Division, key, clock, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	holder, err := loadTrust(cfg.Trust, clock)
 	if err != nil {
 		st.Close()
@@ -181,12 +187,14 @@ func New(cfg Config, opts Options) (*Node, error) {
 			CardValidityYears:       cfg.Rules.CardValidityYears,
 			CancelReasons:           reasons,
 		},
+		Status: status,
 		Trust:  holder,
 		Clock:  clock,
 		Logger: log,
 	}))
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
+	federation.RegisterService(n.grpc, federation.NewService(status))
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)

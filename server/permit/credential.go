@@ -36,6 +36,7 @@ func (s *Service) claims(p *epermitv1.Permit) credential.Claims {
 			ResidenceMonths:    residenceMonths(sch, day),
 			NextEndorsementDue: formatDate(sch.nextDue),
 			ValidUntil:         p.ValidUntil,
+			StatusIndex:        p.StatusIndex,
 		},
 	}
 }

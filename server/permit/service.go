@@ -53,6 +53,9 @@ type Config struct {
 	Authority string
 	// Rules are this city's lifecycle rules.
 	Rules Rules
+	// Status, when set, keeps the node's status list: each new permit gets a
+	// random entry, and every committed change is recorded in it.
+	Status StatusList
 	// Trust, when set, holds the federation's trust list: credentials of
 	// other member divisions are verified with the keys it lists.
 	Trust *trust.Holder
@@ -60,6 +63,17 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives causes hidden from callers; slog.Default when nil.
 	Logger *slog.Logger
+}
+
+// StatusList is the node's status list as the service keeps it in step
+// (server/federation.Status).
+type StatusList interface {
+	// Assign reserves a random entry for a permit about to be issued.
+	Assign() (uint32, error)
+	// Release gives back an entry whose permit was not issued.
+	Release(index uint32)
+	// Record sets the entry of a permit whose change has committed.
+	Record(p *epermitv1.Permit)
 }
 
 // Service implements epermitv1.PermitServiceServer.
@@ -86,6 +100,7 @@ func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
 
 // IssuePermit implements epermitv1.PermitServiceServer.
 func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitRequest) (*epermitv1.IssuePermitResponse, error) {
+	committed := false
 	now := s.cfg.Clock()
 	day := today(now)
 	var v apierror.Violations
@@ -125,6 +140,18 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 	if y := s.cfg.Rules.CardValidityYears; y > 0 {
 		p.ValidUntil = formatDate(day.AddDate(y, 0, -1))
 	}
+	if s.cfg.Status != nil {
+		index, err := s.cfg.Status.Assign()
+		if err != nil {
+			return nil, s.internal("assign a status list entry", err)
+		}
+		p.StatusIndex = &index
+		defer func() {
+			if !committed {
+				s.cfg.Status.Release(index)
+			}
+		}()
+	}
 	for attempt := 0; ; attempt++ {
 		id, err := permitid.New(s.cfg.Division)
 		if err != nil {
@@ -146,6 +173,10 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 			return nil, s.storeError("issue permit", err)
 		}
 		auth.CallFrom(ctx).Recorded()
+		committed = true
+		if s.cfg.Status != nil {
+			s.cfg.Status.Record(p)
+		}
 		return s.issueResponse(p, nil)
 	}
 }
@@ -388,6 +419,9 @@ func (s *Service) commit(ctx context.Context, req proto.Message, reqID string, c
 		return nil, s.storeError("write permit", err, cur.Id)
 	}
 	call.Recorded()
+	if s.cfg.Status != nil {
+		s.cfg.Status.Record(next)
+	}
 	return next, nil
 }
 

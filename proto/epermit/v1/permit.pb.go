@@ -743,8 +743,11 @@ type Permit struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// When the current credential was signed; output only.
 	CredentialTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=credential_time,json=credentialTime,proto3" json:"credential_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The permit's entry in this node's status list, drawn at random when
+	// issued; carried in the credential (claim "si").
+	StatusIndex   *uint32 `protobuf:"varint,21,opt,name=status_index,json=statusIndex,proto3,oneof" json:"status_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Permit) Reset() {
@@ -915,6 +918,13 @@ func (x *Permit) GetCredentialTime() *timestamppb.Timestamp {
 		return x.CredentialTime
 	}
 	return nil
+}
+
+func (x *Permit) GetStatusIndex() uint32 {
+	if x != nil && x.StatusIndex != nil {
+		return *x.StatusIndex
+	}
+	return 0
 }
 
 // Credential is the signed form of a permit that the resident carries.
@@ -2663,7 +2673,7 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\tpermit_id\x18\x02 \x01(\tR\bpermitId\x12\x1d\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\tR\tstartDate\x12\x19\n" +
-	"\bend_date\x18\x04 \x01(\tR\aendDate\"\xd4\a\n" +
+	"\bend_date\x18\x04 \x01(\tR\aendDate\"\x8d\b\n" +
 	"\x06Permit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x06holder\x18\x02 \x01(\v2\x12.epermit.v1.HolderR\x06holder\x12+\n" +
@@ -2691,7 +2701,9 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12C\n" +
-	"\x0fcredential_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x0ecredentialTime\"o\n" +
+	"\x0fcredential_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x0ecredentialTime\x12&\n" +
+	"\fstatus_index\x18\x15 \x01(\rH\x00R\vstatusIndex\x88\x01\x01B\x0f\n" +
+	"\r_status_index\"o\n" +
 	"\n" +
 	"Credential\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x10\n" +
@@ -3002,6 +3014,7 @@ func file_epermit_v1_permit_proto_init() {
 	if File_epermit_v1_permit_proto != nil {
 		return
 	}
+	file_epermit_v1_permit_proto_msgTypes[5].OneofWrappers = []any{}
 	file_epermit_v1_permit_proto_msgTypes[29].OneofWrappers = []any{
 		(*VerifyPermitRequest_CredentialText)(nil),
 		(*VerifyPermitRequest_PermitId)(nil),
