@@ -38,6 +38,23 @@ type Config struct {
 	// Trust configures the federation's trust list; without it the node
 	// verifies only its own credentials.
 	Trust TrustConfig `yaml:"trust"`
+	// Federation configures how this node calls the other members.
+	Federation FederationConfig `yaml:"federation"`
+}
+
+// FederationConfig is this node's side of calls to other member nodes.
+type FederationConfig struct {
+	// ClientCert and ClientKey are this node's client certificate for
+	// mutual TLS (a system account named in it must exist on the other
+	// members, with the partner role); CA verifies the other nodes.
+	ClientCert string `yaml:"client_cert"`
+	ClientKey  string `yaml:"client_key"`
+	CA         string `yaml:"ca"`
+	// StatusRefresh is how often the other members' status lists are
+	// fetched; StatusMaxAge how old a cached list may be and still decide
+	// that a permit is valid.
+	StatusRefresh time.Duration `yaml:"status_refresh"`
+	StatusMaxAge  time.Duration `yaml:"status_max_age"`
 }
 
 // TrustConfig says where the signed trust list comes from.
@@ -95,13 +112,14 @@ type LogConfig struct {
 // its data in ./data.
 func DefaultConfig() Config {
 	return Config{
-		Listen:   "127.0.0.1:7700",
-		Division: "330604",
-		Data:     "data",
-		Rules:    RulesConfig{EndorsementWindowMonths: 1},
-		Log:      LogConfig{Format: "text", Level: "info"},
-		Limits:   LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
-		Trust:    TrustConfig{Refresh: time.Minute},
+		Listen:     "127.0.0.1:7700",
+		Division:   "330604",
+		Data:       "data",
+		Rules:      RulesConfig{EndorsementWindowMonths: 1},
+		Log:        LogConfig{Format: "text", Level: "info"},
+		Limits:     LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
+		Trust:      TrustConfig{Refresh: time.Minute},
+		Federation: FederationConfig{StatusRefresh: time.Minute, StatusMaxAge: time.Hour},
 	}
 }
 
@@ -237,6 +255,15 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("trust: give exactly one of trust.list_file and trust.list_url"))
 	case t.Refresh < time.Second:
 		errs = append(errs, fmt.Errorf("trust.refresh %v is shorter than a second", t.Refresh))
+	}
+	switch f := c.Federation; {
+	case f.ClientCert != "" && (f.ClientKey == "" || f.CA == ""):
+		errs = append(errs, errors.New("federation: give client_cert, client_key and ca together"))
+	case f.ClientCert != "" && c.Trust.RegistryPub == "":
+		errs = append(errs, errors.New("federation: calling other members needs their endpoints from a trust list (trust.*)"))
+	case f.StatusRefresh < time.Second || f.StatusMaxAge < f.StatusRefresh:
+		errs = append(errs, fmt.Errorf("federation: status_refresh %v must be at least 1s and status_max_age %v at least as long",
+			f.StatusRefresh, f.StatusMaxAge))
 	}
 	if c.Limits.MutationsPerSecond < 0 || c.Limits.MutationBurst < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

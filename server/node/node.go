@@ -145,6 +145,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer(), trust: holder}
 	n.stopWatch = func() {}
+	var poller *federation.Poller
 	if holder != nil {
 		var ctx context.Context
 		ctx, n.stopWatch = context.WithCancel(context.Background())
@@ -152,6 +153,17 @@ func New(cfg Config, opts Options) (*Node, error) {
 			go holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log)
 		} else {
 			go holder.WatchURL(ctx, cfg.Trust.ListURL, nil, cfg.Trust.Refresh, log)
+		}
+		if f := cfg.Federation; f.ClientCert != "" {
+			tc, err := pki.ClientConfig(f.CA, f.ClientCert, f.ClientKey)
+			if err != nil {
+				n.stopWatch()
+				lis.Close()
+				st.Close()
+				return nil, fmt.Errorf("federation: %w", err)
+			}
+			poller = federation.NewPoller(cfg.Division, holder, tc, f.StatusRefresh, clock, log)
+			go poller.Run(ctx)
 		}
 	}
 	if created {
@@ -177,7 +189,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 			Timeout:           20 * time.Second, // and drop it if the ping is not answered
 		}),
 	)...)
-	permit.RegisterService(n.grpc, permit.New(permit.Config{
+	permitCfg := permit.Config{
 		Store:     st,
 		Signer:    signer,
 		Division:  cfg.Division,
@@ -187,11 +199,16 @@ func New(cfg Config, opts Options) (*Node, error) {
 			CardValidityYears:       cfg.Rules.CardValidityYears,
 			CancelReasons:           reasons,
 		},
-		Status: status,
-		Trust:  holder,
-		Clock:  clock,
-		Logger: log,
-	}))
+		Status:       status,
+		StatusMaxAge: cfg.Federation.StatusMaxAge,
+		Trust:        holder,
+		Clock:        clock,
+		Logger:       log,
+	}
+	if poller != nil {
+		permitCfg.Statuses = poller
+	}
+	permit.RegisterService(n.grpc, permit.New(permitCfg))
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
 	federation.RegisterService(n.grpc, federation.NewService(status))

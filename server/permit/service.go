@@ -35,6 +35,7 @@ import (
 	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/trust"
 
@@ -56,6 +57,10 @@ type Config struct {
 	// Status, when set, keeps the node's status list: each new permit gets a
 	// random entry, and every committed change is recorded in it.
 	Status StatusList
+	// Statuses, when set, answers from the cached status lists of the other
+	// members; StatusMaxAge is how old such an answer may be.
+	Statuses     StatusSource
+	StatusMaxAge time.Duration
 	// Trust, when set, holds the federation's trust list: credentials of
 	// other member divisions are verified with the keys it lists.
 	Trust *trust.Holder
@@ -74,6 +79,15 @@ type StatusList interface {
 	Release(index uint32)
 	// Record sets the entry of a permit whose change has committed.
 	Record(p *epermitv1.Permit)
+}
+
+// StatusSource answers from the cached status lists of other members
+// (server/federation.Poller).
+type StatusSource interface {
+	// Status is the state of entry index in issuer's cached list, the age
+	// of that statement, and whether it is fresh (younger than maxAge and
+	// within the list's signed validity).
+	Status(issuer string, index uint32, now time.Time, maxAge time.Duration) (statuslist.State, time.Duration, bool)
 }
 
 // Service implements epermitv1.PermitServiceServer.

@@ -14,6 +14,7 @@ import (
 	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -115,12 +116,58 @@ func (s *Service) verifyForeign(text, issuer string, now time.Time) *epermitv1.V
 		resp.Permit = summaryOfClaims(res.Claims)
 	}
 	if res.Valid() {
-		resp.Verdict = epermitv1.Verdict_VERDICT_STATUS_UNKNOWN
-		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS,
-			Detail: "the credential is authentic, but this node cannot yet read the status list of " + issuer +
-				"; ask " + issuer + " or verify there"})
+		s.judgeForeignStatus(resp, issuer, res.Claims.Permit.StatusIndex, now)
 	}
 	return resp
+}
+
+// judgeForeignStatus sets the verdict of an authentic foreign credential
+// from the issuer's cached status list. A fresh list decides; a list older
+// than the maximum age still decides for final states (they never change
+// back), and otherwise the answer is STATUS_UNKNOWN with the list's age.
+// Nothing but a fresh "valid" entry gives VALID.
+func (s *Service) judgeForeignStatus(resp *epermitv1.VerifyPermitResponse, issuer string, index *uint32, now time.Time) {
+	unknown := func(detail string) {
+		resp.Verdict = epermitv1.Verdict_VERDICT_STATUS_UNKNOWN
+		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS, Detail: detail})
+	}
+	switch {
+	case s.cfg.Statuses == nil:
+		unknown("the credential is authentic, but this node reads no status lists of other members; ask " + issuer)
+		return
+	case index == nil:
+		unknown("the credential is authentic, but names no status list entry; ask " + issuer)
+		return
+	}
+	state, age, fresh := s.cfg.Statuses.Status(issuer, *index, now, s.cfg.StatusMaxAge)
+	ageText := age.Round(time.Second).String()
+	f := &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS}
+	switch {
+	case !state.Known() || state == statuslist.Unused:
+		unknown("the status list of " + issuer + " held here does not know this permit (list age " + ageText + ")")
+		return
+	case !fresh && !state.Final():
+		unknown(fmt.Sprintf("the status list of %s held here is %s old, beyond the %s allowed; it last said %s",
+			issuer, ageText, s.cfg.StatusMaxAge, state))
+		return
+	case state == statuslist.Valid:
+		resp.Verdict = epermitv1.Verdict_VERDICT_VALID
+		resp.Status = epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE
+		f.Passed = true
+		f.Detail = fmt.Sprintf("valid by the status list of %s, as of %s ago", issuer, ageText)
+	default:
+		resp.Status = foreignStatus[state]
+		f.Detail = fmt.Sprintf("%s by the status list of %s, as of %s ago", state, issuer, ageText)
+	}
+	resp.Findings = append(resp.Findings, f)
+}
+
+// foreignStatus maps a status-list state to the permit status reported.
+var foreignStatus = map[statuslist.State]epermitv1.PermitStatus{
+	statuslist.Suspended:   epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED,
+	statuslist.Cancelled:   epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED,
+	statuslist.Confiscated: epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED,
+	statuslist.Superseded:  epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED,
 }
 
 // verifyID checks a permit's status in the register.

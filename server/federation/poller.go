@@ -1,0 +1,130 @@
+package federation
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/yrd-epermit/epermit/statuslist"
+	"github.com/yrd-epermit/epermit/trust"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// maxStatusList bounds a fetched status list (gRPC's default is 4 MiB).
+const maxStatusList = statuslist.MaxEncodedLength + 4096
+
+// Poller keeps the status lists of the other members cached: every
+// interval it asks each member of the trust list for its list, sending
+// the version it holds, so an unchanged list costs a small answer.
+type Poller struct {
+	own      string
+	trust    *trust.Holder
+	tls      *tls.Config
+	interval time.Duration
+	clock    func() time.Time
+	log      *slog.Logger
+	cache    *statuslist.Cache
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // by endpoint
+}
+
+// NewPoller returns a poller for the members of tl other than own, calling
+// them over mutual TLS with tc (the node's client certificate).
+func NewPoller(own string, tl *trust.Holder, tc *tls.Config, interval time.Duration, clock func() time.Time, log *slog.Logger) *Poller {
+	return &Poller{own: own, trust: tl, tls: tc, interval: interval, clock: clock, log: log,
+		cache: statuslist.NewCache(), conns: map[string]*grpc.ClientConn{}}
+}
+
+// Status answers from the cached list of issuer, as statuslist.Cache.Status.
+func (p *Poller) Status(issuer string, index uint32, now time.Time, maxAge time.Duration) (statuslist.State, time.Duration, bool) {
+	return p.cache.Status(issuer, index, now, maxAge)
+}
+
+// Run polls until ctx ends, then closes its connections.
+func (p *Poller) Run(ctx context.Context) {
+	defer p.close()
+	for {
+		p.PollOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.interval):
+		}
+	}
+}
+
+// PollOnce fetches every other member's list once, concurrently.
+func (p *Poller) PollOnce(ctx context.Context) {
+	list := p.trust.Current()
+	if list == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, m := range list.Members {
+		if m.Division == p.own {
+			continue
+		}
+		wg.Go(func() {
+			if err := p.fetch(ctx, list, m); err != nil && ctx.Err() == nil {
+				p.log.Warn("status list: fetch", "member", m.Division, "endpoint", m.Endpoint, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// fetch brings the cached list of member m up to date.
+func (p *Poller) fetch(ctx context.Context, list *trust.List, m trust.Member) error {
+	conn, err := p.conn(m.Endpoint)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	client := epermitv1.NewFederationServiceClient(conn)
+	have := p.cache.Version(m.Division)
+	for attempt := 0; ; attempt++ {
+		resp, err := client.GetStatusList(ctx, &epermitv1.GetStatusListRequest{HaveVersion: have}, grpc.MaxCallRecvMsgSize(maxStatusList))
+		if err != nil {
+			return err
+		}
+		now := p.clock()
+		err = p.cache.Update(m.Division, list.Resolver(now), resp.Data, resp.NotModified, now)
+		if errors.Is(err, statuslist.ErrMismatch) && attempt == 0 {
+			have = 0 // the cached list is not the one the answer names: fetch it whole
+			continue
+		}
+		return err
+	}
+}
+
+// conn returns the connection to endpoint, dialling it on first use.
+func (p *Poller) conn(endpoint string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.conns[endpoint]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(credentials.NewTLS(p.tls)))
+	if err != nil {
+		return nil, err
+	}
+	p.conns[endpoint] = c
+	return c, nil
+}
+
+func (p *Poller) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
