@@ -64,10 +64,10 @@ func (s *Service) verify(ctx context.Context, req *epermitv1.VerifyPermitRequest
 // the register.
 func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1.VerifyPermitResponse, error) {
 	now := s.cfg.Clock()
-	if claims, _, err := credential.Decode(text); err == nil && claims.Issuer != s.cfg.Division {
-		return s.verifyForeign(text, claims.Issuer, now), nil
-	}
 	res := credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
+	if res.Claims != nil && res.Claims.Issuer != s.cfg.Division {
+		return s.verifyForeign(text, res.Claims.Issuer, now), nil
+	}
 	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
 	for _, f := range res.Findings {
 		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: checkOf[f.Check], Passed: f.Passed, Detail: f.Detail})
