@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -47,6 +49,13 @@ func (s *Store) GetAccount(ctx context.Context, name string) (*store.Account, er
 // SHA-256 hash, or store.ErrNotFound. A disabled account is returned too;
 // the caller checks Disabled.
 func (s *Store) AccountByTokenHash(ctx context.Context, hash []byte) (*store.Account, error) {
+	cached, gen := s.tokens.get(hash)
+	if cached != nil {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return cached, nil
+	}
 	var a *store.Account
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		if len(hash) == 0 {
@@ -65,7 +74,61 @@ func (s *Store) AccountByTokenHash(ctx context.Context, hash []byte) (*store.Acc
 	if err != nil {
 		return nil, err
 	}
+	s.tokens.put(hash, a, gen)
 	return a, nil
+}
+
+// accountCache keeps decoded accounts by token hash for AccountByTokenHash,
+// the lookup of every call made with a token. Every account write clears
+// it before its caller hears the outcome, and a lookup that read the file
+// before a write cleared the cache does not fill it (the generation
+// check), so a disabled account or a replaced token stops working once the
+// change is acknowledged. Only found accounts are kept, so unknown tokens
+// cannot grow it beyond the number of accounts.
+type accountCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]store.Account
+}
+
+// get returns a copy of the cached account of hash, or nil and the
+// generation to fill it with.
+func (c *accountCache) get(hash []byte) (*store.Account, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a, ok := c.m[string(hash)]; ok {
+		return copyAccount(a), c.gen
+	}
+	return nil, c.gen
+}
+
+// put caches a, read in generation gen, unless a write cleared the cache
+// since.
+func (c *accountCache) put(hash []byte, a *store.Account, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil {
+		c.m = map[string]store.Account{}
+	}
+	c.m[string(hash)] = *copyAccount(*a)
+}
+
+// clear empties the cache and starts a new generation.
+func (c *accountCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.m)
+}
+
+// copyAccount returns a copy of a that shares no slice with it.
+func copyAccount(a store.Account) *store.Account {
+	a.Roles = slices.Clone(a.Roles)
+	a.TokenHash = slices.Clone(a.TokenHash)
+	return &a
 }
 
 // ListAccounts returns every account, ordered by name.
@@ -104,6 +167,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 	if err != nil {
 		return err
 	}
+	defer s.tokens.clear()
 	return s.batch(ctx, "create account "+a.Name, func(tx *txn) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
 		if accounts.Get([]byte(a.Name)) != nil {
@@ -138,6 +202,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 // nothing is written. It returns the account as stored.
 func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*store.Account) error, audit *epermitv1.AuditEntry) (*store.Account, error) {
 	var stored *store.Account
+	defer s.tokens.clear()
 	err := s.batch(ctx, "update account "+name, func(tx *txn) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
 		old, err := getAccount(tx.Tx, name)

@@ -79,6 +79,7 @@ type Store struct {
 	db     *bbolt.DB
 	index  *citizenIndex
 	writes *committer // runs every write transaction
+	tokens accountCache
 }
 
 // Store implements the store contract.
