@@ -11,8 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
+
+	"github.com/yrd-epermit/epermit/internal/strictcbor"
 )
 
 // Prefix is the version prefix of the text form.
@@ -79,37 +80,11 @@ type permitClaim struct {
 }
 
 var (
-	// payloadEnc encodes claims in CBOR core deterministic encoding
-	// (RFC 8949, section 4.2.1), so equal claims give equal bytes.
-	payloadEnc = mustEncMode(cbor.CoreDetEncOptions())
-	// payloadDec decodes claims strictly: no duplicate keys, keys matched
-	// case-sensitively, no tags, no indefinite lengths, small limits.
-	payloadDec = mustDecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       64,
-	})
+	// payloadEnc encodes payloads deterministically (internal/strictcbor).
+	payloadEnc = strictcbor.Enc
+	// payloadDec decodes payloads strictly (internal/strictcbor).
+	payloadDec = strictcbor.Dec(4, 16)
 )
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // check reports the first claim, other than the times, that would make a
 // credential fail the format check.

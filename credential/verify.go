@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/veraison/go-cose"
+
+	"github.com/yrd-epermit/epermit/division"
 )
 
 // KeyResolver finds the public key for an issuer and kid; ok=false when
@@ -118,7 +120,7 @@ func keyOf(p *parsed) string {
 
 func checkIssuer(p *parsed, keys KeyResolver) (crypto.PublicKey, string, bool) {
 	iss, sub := p.claims.Issuer, p.claims.PermitID
-	if !isDivisionCode(iss) {
+	if !division.IsCode(iss) {
 		return nil, "the issuer " + quote(iss) + " is not a six-digit division code", false
 	}
 	if !strings.HasPrefix(sub, iss+"-") {
@@ -181,18 +183,6 @@ func checkTimeWindow(c *Claims, now time.Time) (string, bool) {
 // e.g. "2027-05-01 00:00 CST".
 func formatTime(t time.Time) string {
 	return t.In(cst).Format("2006-01-02 15:04 MST")
-}
-
-func isDivisionCode(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // quote quotes an unverified string for a detail, shortened to 40 runes.

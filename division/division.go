@@ -81,7 +81,7 @@ func load(data string) ([]Division, error) {
 		}
 		d := Division{Code: f[0], Name: f[1], EnglishName: f[2], Level: levels[f[3]]}
 		switch {
-		case !isCode(d.Code):
+		case !IsCode(d.Code):
 			return nil, fmt.Errorf("line %d: code %q is not six digits", n, d.Code)
 		case seen[d.Code]:
 			return nil, fmt.Errorf("line %d: code %s repeats", n, d.Code)
@@ -100,7 +100,9 @@ func load(data string) ([]Division, error) {
 	return list, nil
 }
 
-func isCode(s string) bool {
+// IsCode reports whether s is formed like a division code: six ASCII
+// digits. It does not say whether the code is in the table (Lookup does).
+func IsCode(s string) bool {
 	if len(s) != 6 {
 		return false
 	}

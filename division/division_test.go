@@ -13,7 +13,7 @@ func TestTable(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for i, d := range all {
-		if !isCode(d.Code) {
+		if !IsCode(d.Code) {
 			t.Errorf("code %q is not six digits", d.Code)
 		}
 		if seen[d.Code] {

@@ -15,6 +15,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	divisions "github.com/yrd-epermit/epermit/division"
 )
 
 // CA is a certificate authority: a CA certificate and its private key. It
@@ -158,7 +160,7 @@ func (ca *CA) IssueClient(account, division string, notBefore, notAfter time.Tim
 // issue completes tmpl with the division, validity, serial and key usage,
 // signs it with a fresh key and returns both, PEM encoded.
 func (ca *CA) issue(tmpl *x509.Certificate, division string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
-	if !validDivisionCode(division) {
+	if !divisions.IsCode(division) {
 		return nil, nil, fmt.Errorf("pki: division %q is not a six-digit code", division)
 	}
 	if !notAfter.After(notBefore) {

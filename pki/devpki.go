@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	divisions "github.com/yrd-epermit/epermit/division"
 )
 
 // Client names a client certificate for WriteDevPKI: the account and its
@@ -38,7 +40,7 @@ const (
 // already exists, and it removes what it wrote when it fails part way.
 // Accounts must be valid account names other than "node", each once.
 func WriteDevPKI(dir, division string, hosts []string, clients []Client, now time.Time) error {
-	if !validDivisionCode(division) {
+	if !divisions.IsCode(division) {
 		return fmt.Errorf("pki: division %q is not a six-digit code", division)
 	}
 	clients = slices.Clone(clients)
@@ -53,7 +55,7 @@ func WriteDevPKI(dir, division string, hosts []string, clients []Client, now tim
 			return fmt.Errorf("pki: client account %q is given twice", c.Account)
 		case c.Division == "":
 			clients[i].Division = division
-		case !validDivisionCode(c.Division):
+		case !divisions.IsCode(c.Division):
 			return fmt.Errorf("pki: division %q of client %s is not a six-digit code", c.Division, c.Account)
 		}
 		seen[c.Account] = true

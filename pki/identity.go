@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"net/url"
 	"strings"
+
+	divisions "github.com/yrd-epermit/epermit/division"
 )
 
 // divisionPrefix is the opaque part of a division URI before the code; the
@@ -35,7 +37,7 @@ func DivisionFromCert(cert *x509.Certificate) (string, bool) {
 		}
 		found = true
 		c, ok := strings.CutPrefix(u.Opaque, divisionPrefix)
-		if !ok || !validDivisionCode(c) || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		if !ok || !divisions.IsCode(c) || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 			return "", false
 		}
 		code = c
@@ -62,19 +64,6 @@ func PeerIdentity(cs tls.ConnectionState) (account, division string, ok bool) {
 		return "", "", false
 	}
 	return leaf.Subject.CommonName, div, true
-}
-
-// validDivisionCode reports whether s is six ASCII digits.
-func validDivisionCode(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // validAccount reports whether s is an account name: 3-64 characters,

@@ -11,9 +11,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/internal/strictcbor"
 )
 
 // The typ (16) values of the protected header. They keep the three kinds
@@ -41,37 +41,11 @@ const (
 const kidLength = 8
 
 var (
-	// payloadEnc encodes in CBOR core deterministic encoding (RFC 8949,
-	// section 4.2.1).
-	payloadEnc = mustEncMode(cbor.CoreDetEncOptions())
-	// payloadDec decodes strictly: no duplicate keys, no tags, no
-	// indefinite lengths, small maps.
-	payloadDec = mustDecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       64,
-	})
+	// payloadEnc encodes payloads deterministically (internal/strictcbor).
+	payloadEnc = strictcbor.Enc
+	// payloadDec decodes payloads strictly (internal/strictcbor).
+	payloadDec = strictcbor.Dec(4, 16)
 )
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // algorithmOf returns the COSE algorithm for a public key: EdDSA for
 // Ed25519, ES256 for P-256.
@@ -228,17 +202,4 @@ func checkTimes(iat, exp int64, now time.Time) (time.Time, time.Time, error) {
 		return issued, expires, fmt.Errorf("%w: signed at %s", ErrNotYetValid, issued.Format(time.RFC3339))
 	}
 	return issued, expires, nil
-}
-
-// isDivisionCode reports whether s is six ASCII digits.
-func isDivisionCode(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/yrd-epermit/epermit/division"
 )
 
 // Defaults of a Publisher.
@@ -47,7 +49,7 @@ func (l *List) Publish(key crypto.Signer, issuer string, now time.Time, ttl time
 }
 
 func (l *List) publish(key crypto.Signer, issuer string, now time.Time, ttl time.Duration) (*published, error) {
-	if !isDivisionCode(issuer) {
+	if !division.IsCode(issuer) {
 		return nil, fmt.Errorf("statuslist: issuer %q is not a six-digit division code", issuer)
 	}
 	if ttl < time.Second {
@@ -176,7 +178,7 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if _, err := algorithmOf(cfg.Key.Public()); err != nil {
 		return nil, fmt.Errorf("statuslist: publisher: %w", err)
 	}
-	if !isDivisionCode(cfg.Issuer) {
+	if !division.IsCode(cfg.Issuer) {
 		return nil, fmt.Errorf("statuslist: publisher: issuer %q is not a six-digit division code", cfg.Issuer)
 	}
 	if cfg.TTL == 0 {

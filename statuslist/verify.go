@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/yrd-epermit/epermit/division"
 )
 
 // Snapshot is a verified status list: the issuer's word, signed at
@@ -60,7 +62,7 @@ func Verify(data []byte, issuerKey crypto.PublicKey, now time.Time) (*Snapshot, 
 	}
 	c := p.List
 	switch {
-	case !isDivisionCode(p.Iss):
+	case !division.IsCode(p.Iss):
 		return nil, fmt.Errorf("%w: issuer (1) %q is not a six-digit division code", ErrFormat, p.Iss)
 	case p.Iat == nil || p.Exp == nil:
 		return nil, fmt.Errorf("%w: iat (6) or exp (4) missing", ErrFormat)
@@ -155,7 +157,7 @@ func VerifyNotModified(data []byte, issuerKey crypto.PublicKey, now time.Time) (
 	}
 	c := p.NM
 	switch {
-	case !isDivisionCode(p.Iss):
+	case !division.IsCode(p.Iss):
 		return nil, fmt.Errorf("%w: issuer (1) %q is not a six-digit division code", ErrFormat, p.Iss)
 	case p.Iat == nil || p.Exp == nil:
 		return nil, fmt.Errorf("%w: iat (6) or exp (4) missing", ErrFormat)

@@ -310,7 +310,7 @@ func checkMember(m Member) error {
 // does not have is accepted, so that a node whose table is older than the
 // federation still takes the list; permitctl trust add requires it.
 func CheckDivision(code, province string) error {
-	if !isCode(code) {
+	if !division.IsCode(code) {
 		return fmt.Errorf("division %s is not a six-digit code", quoteField(code))
 	}
 	if d, ok := division.Lookup(code); ok && !d.CanIssue() {
@@ -325,18 +325,6 @@ func CheckDivision(code, province string) error {
 		return fmt.Errorf("province is %s, but division %s is in %s %s", quoteField(province), code, want, p.Name)
 	}
 	return nil
-}
-
-func isCode(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkName reports whether s is a usable member name: 1 to 64

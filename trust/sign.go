@@ -10,10 +10,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
 
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/internal/strictcbor"
 )
 
 // MaxSize is the largest signed trust list accepted, in bytes. A list of
@@ -75,38 +75,11 @@ type versionOnly struct {
 }
 
 var (
-	// payloadEnc encodes in CBOR core deterministic encoding (RFC 8949,
-	// section 4.2.1), so equal lists give equal bytes.
-	payloadEnc = mustEncMode(cbor.CoreDetEncOptions())
-	// payloadDec decodes strictly: no duplicate map keys, keys matched
-	// case-sensitively, no tags, no indefinite lengths, bounded sizes.
-	// Unknown keys are ignored.
-	payloadDec = mustDecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       64,
-	})
+	// payloadEnc encodes payloads deterministically (internal/strictcbor).
+	payloadEnc = strictcbor.Enc
+	// payloadDec decodes payloads strictly (internal/strictcbor).
+	payloadDec = strictcbor.Dec(16, 4096)
 )
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
 
 // encodePayload returns the CBOR payload of a normalized list.
 func encodePayload(l *List) ([]byte, error) {
