@@ -2,14 +2,12 @@ package federation
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/trust"
@@ -24,23 +22,17 @@ const maxStatusList = statuslist.MaxEncodedLength + 4096
 // interval it asks each member of the trust list for its list, sending
 // the version it holds, so an unchanged list costs a small answer.
 type Poller struct {
-	own      string
+	peers    *Peers
 	trust    *trust.Holder
-	tls      *tls.Config
 	interval time.Duration
 	clock    func() time.Time
 	log      *slog.Logger
 	cache    *statuslist.Cache
-
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn // by endpoint
 }
 
-// NewPoller returns a poller for the members of tl other than own, calling
-// them over mutual TLS with tc (the node's client certificate).
-func NewPoller(own string, tl *trust.Holder, tc *tls.Config, interval time.Duration, clock func() time.Time, log *slog.Logger) *Poller {
-	return &Poller{own: own, trust: tl, tls: tc, interval: interval, clock: clock, log: log,
-		cache: statuslist.NewCache(), conns: map[string]*grpc.ClientConn{}}
+// NewPoller returns a poller for the members of tl reached through peers.
+func NewPoller(peers *Peers, tl *trust.Holder, interval time.Duration, clock func() time.Time, log *slog.Logger) *Poller {
+	return &Poller{peers: peers, trust: tl, interval: interval, clock: clock, log: log, cache: statuslist.NewCache()}
 }
 
 // Status answers from the cached list of issuer, as statuslist.Cache.Status.
@@ -48,9 +40,8 @@ func (p *Poller) Status(issuer string, index uint32, now time.Time, maxAge time.
 	return p.cache.Status(issuer, index, now, maxAge)
 }
 
-// Run polls until ctx ends, then closes its connections.
+// Run polls until ctx ends.
 func (p *Poller) Run(ctx context.Context) {
-	defer p.close()
 	for {
 		p.PollOnce(ctx)
 		select {
@@ -69,7 +60,7 @@ func (p *Poller) PollOnce(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	for _, m := range list.Members {
-		if m.Division == p.own {
+		if m.Division == p.peers.Own() {
 			continue
 		}
 		wg.Go(func() {
@@ -83,7 +74,7 @@ func (p *Poller) PollOnce(ctx context.Context) {
 
 // fetch brings the cached list of member m up to date.
 func (p *Poller) fetch(ctx context.Context, list *trust.List, m trust.Member) error {
-	conn, err := p.conn(m.Endpoint)
+	conn, err := p.peers.conn(m.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -103,28 +94,5 @@ func (p *Poller) fetch(ctx context.Context, list *trust.List, m trust.Member) er
 			continue
 		}
 		return err
-	}
-}
-
-// conn returns the connection to endpoint, dialling it on first use.
-func (p *Poller) conn(endpoint string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[endpoint]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(credentials.NewTLS(p.tls)))
-	if err != nil {
-		return nil, err
-	}
-	p.conns[endpoint] = c
-	return c, nil
-}
-
-func (p *Poller) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
 	}
 }

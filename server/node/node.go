@@ -78,6 +78,8 @@ type Node struct {
 	// stops with stopWatch.
 	trust     *trust.Holder
 	stopWatch context.CancelFunc
+	// peers reaches the other members; nil without federation.
+	peers *federation.Peers
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -162,7 +164,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 				st.Close()
 				return nil, fmt.Errorf("federation: %w", err)
 			}
-			poller = federation.NewPoller(cfg.Division, holder, tc, f.StatusRefresh, clock, log)
+			n.peers = federation.NewPeers(cfg.Division, holder, tc)
+			poller = federation.NewPoller(n.peers, holder, f.StatusRefresh, clock, log)
 			go poller.Run(ctx)
 		}
 	}
@@ -257,6 +260,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.log.Warn("drain deadline passed; cutting off in-flight calls")
 		n.grpc.Stop()
 		<-done
+	}
+	if n.peers != nil {
+		n.peers.Close()
 	}
 	return n.store.Close()
 }
