@@ -232,7 +232,7 @@ func TestCrossCityVerification(t *testing.T) {
 	f.eventually(putuo, cancelled.Credential.Text, "Shangyu's permit", verdictIs(epermitv1.Verdict_VERDICT_VALID))
 
 	filed, err := f.permits(shangyu, shangyu.sup1).CancelPermit(ctx(t), &epermitv1.CancelPermitRequest{RequestId: "fed-3",
-		PermitId: cancelled.Permit.Id, Version: 1, Reason: epermitv1.CancelReason_CANCEL_REASON_DEATH})
+		PermitId: cancelled.Permit.Id, Version: cancelled.Permit.Version, Reason: epermitv1.CancelReason_CANCEL_REASON_DEATH})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-// Package federation is what a node offers the other member nodes of the
-// Delta: its status list (FederationService.GetStatusList), kept in step
-// with the permits it issues.
+// Package federation is how a node meets the other member nodes of the
+// Delta: the FederationService it offers (its status list, kept in step
+// with the permits it issues, and the register's answers of permit.Service),
+// the connections to the other members (Peers) and the cache of their
+// status lists (Poller).
 package federation
 
 import (
@@ -102,14 +104,25 @@ func (s *Status) Record(p *epermitv1.Permit) {
 	}
 }
 
-// Service implements epermitv1.FederationServiceServer.
+// Register is the side of FederationService that reads and changes the
+// node's permits; permit.Service implements it.
+type Register interface {
+	FindPermits(context.Context, *epermitv1.FindPermitsRequest) (*epermitv1.FindPermitsResponse, error)
+	GetPermitStatus(context.Context, *epermitv1.GetPermitStatusRequest) (*epermitv1.GetPermitStatusResponse, error)
+	GetResidenceHistory(context.Context, *epermitv1.GetResidenceHistoryRequest) (*epermitv1.GetResidenceHistoryResponse, error)
+	SupersedePermit(context.Context, *epermitv1.SupersedePermitRequest) (*epermitv1.SupersedePermitResponse, error)
+}
+
+// Service implements epermitv1.FederationServiceServer: the status list
+// here, the rest by the permit register.
 type Service struct {
 	epermitv1.UnsafeFederationServiceServer
+	Register
 	status *Status
 }
 
 // NewService returns the FederationService of a node.
-func NewService(s *Status) *Service { return &Service{status: s} }
+func NewService(s *Status, r Register) *Service { return &Service{status: s, Register: r} }
 
 // RegisterService registers svc on s.
 func RegisterService(s grpc.ServiceRegistrar, svc *Service) {

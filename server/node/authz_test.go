@@ -133,6 +133,11 @@ var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"AuditService/ListAuditEntries":          {own: roles(auditor)},
 	"AuditService/VerifyAuditChain":          {own: roles(auditor)},
 	"FederationService/GetStatusList":        {own: roles(partner), other: roles(partner)},
+	"FederationService/FindPermits":          {own: roles(partner), other: roles(partner)},
+	"FederationService/GetPermitStatus":      {own: roles(partner), other: roles(partner)},
+	"FederationService/GetResidenceHistory":  {own: roles(partner), other: roles(partner)},
+	"FederationService/SupersedePermit":      {own: roles(partner), other: roles(partner)},
+	"PermitService/TransferPermit":           {own: roles(clerk)},
 }
 
 var (

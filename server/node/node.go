@@ -78,8 +78,12 @@ type Node struct {
 	// stops with stopWatch.
 	trust     *trust.Holder
 	stopWatch context.CancelFunc
-	// peers reaches the other members; nil without federation.
-	peers *federation.Peers
+	// peers reaches the other members; nil without federation. Then
+	// pending permits are settled in the background until watchCtx ends
+	// (stopWatch); settlerDone closes when that has stopped.
+	peers       *federation.Peers
+	watchCtx    context.Context
+	settlerDone chan struct{}
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -151,6 +155,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if holder != nil {
 		var ctx context.Context
 		ctx, n.stopWatch = context.WithCancel(context.Background())
+		n.watchCtx = ctx
 		if cfg.Trust.ListFile != "" {
 			go holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log)
 		} else {
@@ -210,11 +215,22 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	if poller != nil {
 		permitCfg.Statuses = poller
+		permitCfg.Peers = n.peers
 	}
-	permit.RegisterService(n.grpc, permit.New(permitCfg))
+	permits := permit.New(permitCfg)
+	permit.RegisterService(n.grpc, permits)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
-	federation.RegisterService(n.grpc, federation.NewService(status))
+	federation.RegisterService(n.grpc, federation.NewService(status, permits))
+	if n.peers != nil {
+		n.settlerDone = make(chan struct{})
+		go func() {
+			defer close(n.settlerDone)
+			if err := permits.RunSettler(n.watchCtx, cfg.Federation.StatusRefresh); err != nil {
+				log.Error("settling pending permits stopped", "err", err)
+			}
+		}()
+	}
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
@@ -248,6 +264,9 @@ func (n *Node) Serve() error {
 // ends (then cuts them off), and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopWatch()
+	if n.settlerDone != nil {
+		<-n.settlerDone // its writes finish before the store closes
+	}
 	n.health.Shutdown()
 	done := make(chan struct{})
 	go func() {

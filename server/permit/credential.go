@@ -33,7 +33,7 @@ func (s *Service) claims(p *epermitv1.Permit) credential.Claims {
 			MaskedCitizenID:    citizenid.ID{Number: p.Holder.GetCitizenId()}.Mask(),
 			ResidenceStartDate: p.ResidenceStartDate,
 			ResidenceYears:     residenceYears(sch, day),
-			ResidenceMonths:    residenceMonths(sch, day),
+			ResidenceMonths:    residenceMonths(p, sch, day),
 			NextEndorsementDue: formatDate(sch.nextDue),
 			ValidUntil:         p.ValidUntil,
 			StatusIndex:        p.StatusIndex,

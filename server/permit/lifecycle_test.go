@@ -124,7 +124,7 @@ func TestStatusAndSchedule(t *testing.T) {
 			if got := residenceYears(s, d); got != tt.wantYears {
 				t.Errorf("residence years = %d, want %d", got, tt.wantYears)
 			}
-			if got := residenceMonths(s, d); got != tt.wantMonths {
+			if got := residenceMonths(tt.permit, s, d); got != tt.wantMonths {
 				t.Errorf("residence months = %d, want %d", got, tt.wantMonths)
 			}
 		})
