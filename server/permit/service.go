@@ -371,6 +371,7 @@ func mustNotBeFinal(p *epermitv1.Permit) error {
 func inForce(p *epermitv1.Permit) bool {
 	return !store.IsFinal(p.Status) && p.Status != epermitv1.PermitStatus_PERMIT_STATUS_PENDING
 }
+
 // GetIssuerKey implements epermitv1.PermitServiceServer.
 func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) (*epermitv1.GetIssuerKeyResponse, error) {
 	pub := s.cfg.Signer.Public()
