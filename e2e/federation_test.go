@@ -63,6 +63,13 @@ func writePair(t *testing.T, dir, name string, cert, key []byte) {
 // every second and trusted for maxAge.
 func startFederation(t *testing.T, maxAge time.Duration, members ...*member) *federation {
 	t.Helper()
+	return startFederationRefreshing(t, maxAge, time.Second, members...)
+}
+
+// startFederationRefreshing is startFederation with status lists fetched
+// every refresh.
+func startFederationRefreshing(t *testing.T, maxAge, refresh time.Duration, members ...*member) *federation {
+	t.Helper()
 	f := &federation{t: t, dir: t.TempDir(), members: members}
 	pkiDir := filepath.Join(f.dir, "pki")
 	os.MkdirAll(pkiDir, 0o700)
@@ -121,9 +128,9 @@ data: %s
 limits: {mutations_per_second: 0}
 tls: {cert: %s, key: %s, client_ca: %s}
 trust: {registry_pub: %s, list_file: %s, refresh: 1s}
-federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: 1s, status_max_age: %s}
+federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: %s, status_max_age: %s}
 `, m.division, m.addr, m.data, p("server-"+m.division+".pem"), p("server-"+m.division+".key"), p("ca.pem"),
-			registryPub, listFile, p("node-"+m.division+".pem"), p("node-"+m.division+".key"), p("ca.pem"), maxAge)
+			registryPub, listFile, p("node-"+m.division+".pem"), p("node-"+m.division+".key"), p("ca.pem"), refresh, maxAge)
 		cfgFile := filepath.Join(m.data, "permitd.yaml")
 		os.WriteFile(cfgFile, []byte(cfg), 0o600)
 		m.node = startNode(t, m.data, "--config", cfgFile, "--log-level", "warn")
@@ -258,4 +265,40 @@ func TestCrossCityVerification(t *testing.T) {
 		t.Fatalf("stale cancelled permit: %v", v)
 	}
 	putuo.node.stop()
+}
+
+// TestLiveStatusFallback: when the status list Putuo holds does not know a
+// permit of Shangyu (lists refresh hourly here), Putuo asks Shangyu live;
+// when Shangyu does not answer either, the verdict is STATUS_UNKNOWN.
+func TestLiveStatusFallback(t *testing.T) {
+	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
+	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
+	f := startFederationRefreshing(t, time.Hour, time.Hour, shangyu, putuo)
+	issued, err := f.permits(shangyu, shangyu.clerk).IssuePermit(ctx(t), issueRequest("live-1", "340104199003077311"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() *epermitv1.VerifyPermitResponse {
+		v, err := f.permits(putuo, putuo.clerk).VerifyPermit(ctx(t), &epermitv1.VerifyPermitRequest{
+			Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: issued.Credential.Text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	last := func(v *epermitv1.VerifyPermitResponse) string { return v.Findings[len(v.Findings)-1].Detail }
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_VALID || !strings.Contains(last(v), "live answer from 330604") {
+		t.Fatalf("a new permit of Shangyu in Putuo: %v", v)
+	}
+	if _, err := f.permits(shangyu, shangyu.clerk).SuspendPermit(ctx(t), &epermitv1.SuspendPermitRequest{RequestId: "live-2",
+		PermitId: issued.Permit.Id, Version: issued.Permit.Version, Reason: "住址核查"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_NOT_VALID || v.Status != epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED {
+		t.Fatalf("the suspended permit in Putuo: %v", v)
+	}
+	shangyu.node.stop()
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_STATUS_UNKNOWN || !strings.Contains(last(v), "did not answer") {
+		t.Fatalf("with Shangyu down: %v", v)
+	}
 }
