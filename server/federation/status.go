@@ -43,8 +43,8 @@ var stateOf = map[epermitv1.PermitStatus]statuslist.State{
 const pageSize = 1000
 
 // NewStatus rebuilds the status list of division from the permits in st
-// and prepares its publication signed with key.
-func NewStatus(ctx context.Context, st store.Store, division string, key crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
+// and prepares its publication, signed with keyAt(the time of signing).
+func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(time.Time) crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
 	type entry struct {
 		index uint32
 		state statuslist.State
@@ -77,7 +77,7 @@ func NewStatus(ctx context.Context, st store.Store, division string, key crypto.
 			return nil, fmt.Errorf("status list: entry %d: %w", e.index, err)
 		}
 	}
-	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: list, Key: key, Issuer: division, Clock: clock})
+	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: list, KeyAt: keyAt, Issuer: division, Clock: clock})
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,12 @@ type Register interface {
 	SupersedePermit(context.Context, *epermitv1.SupersedePermitRequest) (*epermitv1.SupersedePermitResponse, error)
 }
 
+// Publication is the signed list, or the signed not-modified answer for a
+// caller that holds version have (statuslist.Publisher.Fetch).
+func (s *Status) Publication(have uint64) (data []byte, notModified bool, err error) {
+	return s.pub.Fetch(have)
+}
+
 // Service implements epermitv1.FederationServiceServer: the status list
 // here, the rest by the permit register.
 type Service struct {
@@ -131,7 +137,7 @@ func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
 
 // GetStatusList implements epermitv1.FederationServiceServer.
 func (s *Service) GetStatusList(_ context.Context, req *epermitv1.GetStatusListRequest) (*epermitv1.GetStatusListResponse, error) {
-	data, notModified, err := s.status.pub.Fetch(req.HaveVersion)
+	data, notModified, err := s.status.Publication(req.HaveVersion)
 	if err != nil {
 		s.status.log.Error("status list: publish", "err", err)
 		return nil, apierror.Internal()

@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/pki"
 	"github.com/yrd-epermit/epermit/server/account"
 	"github.com/yrd-epermit/epermit/server/audit"
@@ -68,7 +67,9 @@ type Node struct {
 	cfg    Config
 	log    *slog.Logger
 	store  store.Store
-	signer *credential.Signer
+	clock  func() time.Time
+	keys   *issuerKeys
+	status *federation.Status
 	grpc   *grpc.Server
 	health *health.Server
 	lis    net.Listener
@@ -115,13 +116,13 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	key, err := credential.LoadOrCreateKey(filepath.Join(cfg.Data, KeyFile))
+	holder, err := loadTrust(cfg.Trust, clock)
 	if err != nil {
-		return nil, fmt.Errorf("issuer key: %w", err)
+		return nil, err
 	}
-	signer, err := credential.NewSigner(key)
+	keys, err := loadIssuerKeys(cfg.Data, cfg.Division, holder)
 	if err != nil {
-		return nil, fmt.Errorf("issuer key: %w", err)
+		return nil, err
 	}
 	reasons, _ := cfg.cancelReasons()
 	st, err := bolt.Open(filepath.Join(cfg.Data, StoreFile), nil)
@@ -134,12 +135,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	status, err := federation.NewStatus(context.Background(), st, cfg.Division, key, clock, log)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	holder, err := loadTrust(cfg.Trust, clock)
+	status, err := federation.NewStatus(context.Background(), st, cfg.Division, keys.KeyAt, clock, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -149,7 +145,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer(), trust: holder}
+	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(), trust: holder}
 	n.stopWatch = func() {}
 	var poller *federation.Poller
 	if holder != nil {
@@ -199,7 +195,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 	)...)
 	permitCfg := permit.Config{
 		Store:     st,
-		Signer:    signer,
+		Signer:    keys.first.signer,
+		Keys:      keys,
 		Division:  cfg.Division,
 		Authority: cfg.authority(),
 		Rules: permit.Rules{
@@ -249,11 +246,11 @@ func (n *Node) BootstrapTokenFile() string { return n.bootstrapped }
 func (n *Node) TLS() (on, mutual bool) { return n.cfg.TLS.Cert != "", n.cfg.TLS.ClientCA != "" }
 
 // KID is the key id of the node's issuer key.
-func (n *Node) KID() string { return n.signer.KID() }
+func (n *Node) KID() string { return n.keys.SignerAt(n.clock()).KID() }
 
 // Serve serves until Shutdown; it returns nil after a graceful stop.
 func (n *Node) Serve() error {
-	n.log.Info("serving", "addr", n.Addr().String(), "division", n.cfg.Division, "kid", n.signer.KID())
+	n.log.Info("serving", "addr", n.Addr().String(), "division", n.cfg.Division, "kid", n.KID())
 	if err := n.grpc.Serve(n.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}

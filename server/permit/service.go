@@ -20,6 +20,7 @@ package permit
 
 import (
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -45,8 +46,14 @@ import (
 type Config struct {
 	// Store holds the permits.
 	Store store.Store
-	// Signer signs credentials with this node's issuer key.
+	// Signer signs credentials with this node's issuer key (unless Keys
+	// is set).
 	Signer *credential.Signer
+	// Keys, when set, are the node's issuer keys as they rotate: each
+	// credential is signed with the key for its signing time, and the
+	// node's own credentials verify with any key it holds. Signer is then
+	// unused.
+	Keys Keys
 	// Division is the issuing division code of this node.
 	Division string
 	// Authority is the name of the issuing public-security bureau.
@@ -70,6 +77,14 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives causes hidden from callers; slog.Default when nil.
 	Logger *slog.Logger
+}
+
+// Keys are a node's issuer keys as they rotate (server/node).
+type Keys interface {
+	// SignerAt is the signer of credentials signed at t.
+	SignerAt(t time.Time) *credential.Signer
+	// Public is the public key with this kid, if the node holds it.
+	Public(kid string) (crypto.PublicKey, bool)
 }
 
 // StatusList is the node's status list as the service keeps it in step
@@ -106,6 +121,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Keys == nil {
+		cfg.Keys = oneKey{cfg.Signer}
 	}
 	return &Service{cfg: cfg}
 }
@@ -374,7 +392,8 @@ func inForce(p *epermitv1.Permit) bool {
 
 // GetIssuerKey implements epermitv1.PermitServiceServer.
 func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) (*epermitv1.GetIssuerKeyResponse, error) {
-	pub := s.cfg.Signer.Public()
+	signer := s.cfg.Keys.SignerAt(s.cfg.Clock())
+	pub := signer.Public()
 	pem, err := credential.MarshalPublicKeyPEM(pub)
 	if err != nil {
 		return nil, s.internal("marshal public key", err)
@@ -385,8 +404,8 @@ func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) 
 	}
 	return &epermitv1.GetIssuerKeyResponse{
 		Division:     s.cfg.Division,
-		Kid:          s.cfg.Signer.KID(),
-		Algorithm:    s.cfg.Signer.Algorithm(),
+		Kid:          signer.KID(),
+		Algorithm:    signer.Algorithm(),
 		PublicKey:    raw,
 		PublicKeyPem: string(pem),
 	}, nil
@@ -507,3 +526,15 @@ func (s *Service) internal(op string, err error) error {
 }
 
 func cloneProto[M proto.Message](m M) M { return proto.Clone(m).(M) }
+
+// oneKey is the Keys of a node with a single issuer key.
+type oneKey struct{ s *credential.Signer }
+
+func (k oneKey) SignerAt(time.Time) *credential.Signer { return k.s }
+
+func (k oneKey) Public(kid string) (crypto.PublicKey, bool) {
+	if kid != k.s.KID() {
+		return nil, false
+	}
+	return k.s.Public(), true
+}

@@ -68,6 +68,11 @@ func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1
 	if res.Claims != nil && res.Claims.Issuer != s.cfg.Division {
 		return s.verifyForeign(ctx, text, res.Claims.Issuer, now), nil
 	}
+	if s.listsOwnKeys() {
+		// The trust list decides for this node's keys as for any member's:
+		// a key removed from it (compromised) verifies nothing here either.
+		res = s.cfg.Trust.VerifyCredential(text, now)
+	}
 	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
 	for _, f := range res.Findings {
 		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: checkOf[f.Check], Passed: f.Passed, Detail: f.Detail})
@@ -263,13 +268,27 @@ func statusDetail(p *epermitv1.Permit, sch schedule, st epermitv1.PermitStatus) 
 		formatDate(today(c.GetTime().AsTime())), reasonWord(c.GetReason()))
 }
 
-// issuerKey resolves this node's own key; other members' keys arrive with
+// listsOwnKeys reports whether the current trust list names this node's
+// division, so that it decides which of the node's own keys are valid.
+func (s *Service) listsOwnKeys() bool {
+	if s.cfg.Trust == nil {
+		return false
+	}
+	l := s.cfg.Trust.Current()
+	if l == nil {
+		return false
+	}
+	_, ok := l.Member(s.cfg.Division)
+	return ok
+}
+
+// issuerKey resolves this node's own keys; other members' keys arrive with
 // the trust list.
 func (s *Service) issuerKey(issuer, kid string) (crypto.PublicKey, bool) {
-	if issuer != s.cfg.Division || kid != s.cfg.Signer.KID() {
+	if issuer != s.cfg.Division {
 		return nil, false
 	}
-	return s.cfg.Signer.Public(), true
+	return s.cfg.Keys.Public(kid)
 }
 
 var checkOf = map[credential.Check]epermitv1.Check{
