@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +36,10 @@ type federation struct {
 	t       *testing.T
 	dir     string
 	members []*member
+	// registry signs list, the trust list in listFile.
+	registry crypto.Signer
+	list     *trust.List
+	listFile string
 }
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -119,6 +125,7 @@ func startFederationRefreshing(t *testing.T, maxAge, refresh time.Duration, memb
 	}
 	listFile := filepath.Join(f.dir, "trustlist.cose")
 	os.WriteFile(listFile, signed, 0o644)
+	f.registry, f.list, f.listFile = registry, list, listFile
 
 	for _, m := range members {
 		p := func(name string) string { return filepath.Join(pkiDir, name) }
@@ -214,16 +221,17 @@ func verdictIs(want epermitv1.Verdict) func(*epermitv1.VerifyPermitResponse) boo
 	return func(v *epermitv1.VerifyPermitResponse) bool { return v.Verdict == want }
 }
 
-// TestCrossCityVerification: a permit issued in Shangyu verifies in Putuo
-// through the trust list and Shangyu's status list; its cancellation in
-// Shangyu reaches Putuo with the next refresh; with Shangyu stopped, Putuo
-// answers from its cache, and past the maximum age a permit it last saw
-// valid is STATUS_UNKNOWN, never VALID, while a cancelled one stays NOT
-// VALID.
+// TestCrossCityVerification: in a federation of three, a permit issued in
+// Shangyu verifies in Putuo through the trust list and Shangyu's status
+// list; its cancellation in Shangyu reaches Putuo with the next refresh;
+// with Shangyu stopped, Putuo answers from its cache, and past the maximum
+// age a permit it last saw valid is STATUS_UNKNOWN, never VALID, while a
+// cancelled one stays NOT VALID.
 func TestCrossCityVerification(t *testing.T) {
 	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
 	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
-	f := startFederation(t, 6*time.Second, shangyu, putuo)
+	yuhang := &member{division: "330110", name: "浙江省杭州市余杭区", province: "330000"}
+	f := startFederation(t, 6*time.Second, shangyu, putuo, yuhang)
 
 	issue := func(requestID, citizen string) *epermitv1.IssuePermitResponse {
 		resp, err := f.permits(shangyu, shangyu.clerk).IssuePermit(ctx(t), issueRequest(requestID, citizen))
@@ -300,5 +308,63 @@ func TestLiveStatusFallback(t *testing.T) {
 	shangyu.node.stop()
 	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_STATUS_UNKNOWN || !strings.Contains(last(v), "did not answer") {
 		t.Fatalf("with Shangyu down: %v", v)
+	}
+}
+
+// TestTrustListRefused: permitd refuses to start on a trust list that is
+// unsigned, signed by another key, or expired; a running node ignores a
+// list older than the one it has, and takes a newer one without restart.
+func TestTrustListRefused(t *testing.T) {
+	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
+	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
+	f := startFederation(t, time.Minute, shangyu, putuo)
+	issued, err := f.permits(putuo, putuo.clerk).IssuePermit(ctx(t), issueRequest("tl-1", "340104199003077311"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(shangyu, issued.Credential.Text, "Putuo's permit", verdictIs(epermitv1.Verdict_VERDICT_VALID))
+
+	payload := *f.list
+	other, _ := trust.NewRegistryKey()
+	byOther, _ := trust.Sign(&payload, other)
+	expired := payload
+	expired.Sequence, expired.IssuedAt, expired.ExpiresAt = 9, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
+	expiredData, _ := trust.Sign(&expired, f.registry)
+	for name, data := range map[string][]byte{
+		"unsigned":         []byte("a list without a signature"),
+		"another registry": byOther,
+		"expired":          expiredData,
+	} {
+		dir := t.TempDir()
+		listFile := filepath.Join(dir, "trustlist.cose")
+		os.WriteFile(listFile, data, 0o644)
+		cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata: %s\ntrust: {registry_pub: %s, list_file: %s}\n",
+			filepath.Join(dir, "data"), filepath.Join(f.dir, "registry.pem"), listFile)
+		cfgFile := filepath.Join(dir, "permitd.yaml")
+		os.WriteFile(cfgFile, []byte(cfg), 0o600)
+		out, err := exec.CommandContext(ctx(t), permitdBin, "--config", cfgFile).CombinedOutput() // killed if it serves
+		if err == nil || !strings.Contains(string(out), "trust list") {
+			t.Errorf("%s: permitd started or failed without naming the trust list: %v\n%s", name, err, out)
+		}
+	}
+
+	// An older list without Putuo is ignored: Putuo's permit stays valid.
+	older := payload
+	older.Sequence = f.list.Sequence - 1
+	older.Members = []trust.Member{f.list.Members[0]}
+	olderData, _ := trust.Sign(&older, f.registry)
+	os.WriteFile(f.listFile, olderData, 0o644)
+	time.Sleep(2500 * time.Millisecond) // more than two refreshes
+	if v := f.eventually(shangyu, issued.Credential.Text, "after an older list", verdictIs(epermitv1.Verdict_VERDICT_VALID)); v == nil {
+		t.Fatal("no answer")
+	}
+	// A newer list without Putuo is taken: Putuo is no longer a member.
+	newer := older
+	newer.Sequence = f.list.Sequence + 1
+	newerData, _ := trust.Sign(&newer, f.registry)
+	os.WriteFile(f.listFile, newerData, 0o644)
+	v := f.eventually(shangyu, issued.Credential.Text, "after a newer list", verdictIs(epermitv1.Verdict_VERDICT_NOT_VALID))
+	if !strings.Contains(v.Findings[len(v.Findings)-1].Detail, "310107") {
+		t.Fatalf("the refusal does not name Putuo: %v", v.Findings)
 	}
 }
