@@ -241,7 +241,11 @@ func (s *Service) settle(ctx context.Context, p *epermitv1.Permit) (*epermitv1.P
 		others, unreachable := s.lookup(ctx, cur)
 		switch {
 		case len(others) > 0:
-			o := others[0]
+			o, yield := yieldTo(cur, others)
+			if !yield {
+				s.cfg.Logger.Info("permit stays pending: a later racing reservation must yield first", "permit", cur.Id, "other", o.ref.PermitId)
+				return cur, nil
+			}
 			return s.withdraw(ctx, cur, fmt.Sprintf("the citizen holds permit %s (%s) issued by %s; transfer that permit instead",
 				o.ref.PermitId, statusWord(o.ref.Status), o.division))
 		case len(unreachable) > 0:
@@ -319,6 +323,31 @@ func (s *Service) lookup(ctx context.Context, p *epermitv1.Permit) ([]conflict, 
 	slices.SortFunc(others, func(a, b conflict) int { return strings.Compare(a.ref.PermitId, b.ref.PermitId) })
 	slices.Sort(unreachable)
 	return others, unreachable
+}
+
+// yieldTo decides between p and the other members' permits of the same
+// citizen: p yields (is withdrawn) to a permit in force, or to a pending
+// reservation made before it (by permit id, whose time-ordered part follows
+// the division code); it returns that permit. Otherwise every other permit
+// is a later reservation, which yields to p when its node sees p; p waits,
+// pending, until they are gone, so that of racing issuances exactly one
+// comes into force.
+func yieldTo(p *epermitv1.Permit, others []conflict) (conflict, bool) {
+	for _, o := range others {
+		if o.ref.Status != epermitv1.PermitStatus_PERMIT_STATUS_PENDING || reservedBefore(o.ref.PermitId, p.Id) {
+			return o, true
+		}
+	}
+	return others[0], false
+}
+
+// reservedBefore orders permit ids by their time-ordered part, then whole.
+func reservedBefore(a, b string) bool {
+	ta, tb := a[strings.IndexByte(a, '-')+1:], b[strings.IndexByte(b, '-')+1:]
+	if ta != tb {
+		return ta < tb
+	}
+	return a < b
 }
 
 // activate puts a pending permit in force: it gets its status-list entry
