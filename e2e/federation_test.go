@@ -211,10 +211,19 @@ func (f *federation) eventually(m *member, text string, what string, want func(*
 			return v
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("%s at %s: still %v", what, m.division, v)
+			f.t.Fatalf("%s at %s: still %v\n%s", what, m.division, v, f.logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// logs is the output of every member's permitd, for failures.
+func (f *federation) logs() string {
+	var b strings.Builder
+	for _, m := range f.members {
+		fmt.Fprintf(&b, "--- %s (%s):\n%s\n", m.division, m.addr, m.node.out)
+	}
+	return b.String()
 }
 
 func verdictIs(want epermitv1.Verdict) func(*epermitv1.VerifyPermitResponse) bool {
@@ -259,6 +268,11 @@ func TestCrossCityVerification(t *testing.T) {
 	if v.Status != epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED {
 		t.Fatalf("cancelled permit in Putuo: %v", v)
 	}
+	// The answers so far may have come live from Shangyu; the rest needs
+	// Putuo to hold Shangyu's list.
+	f.eventually(putuo, kept.Credential.Text, "Shangyu's permit, by the list", func(v *epermitv1.VerifyPermitResponse) bool {
+		return v.Verdict == epermitv1.Verdict_VERDICT_VALID && strings.Contains(v.Findings[len(v.Findings)-1].Detail, "by the status list of 330604")
+	})
 
 	shangyu.node.stop()
 	v = f.eventually(putuo, kept.Credential.Text, "with Shangyu down", verdictIs(epermitv1.Verdict_VERDICT_VALID))

@@ -165,8 +165,8 @@ type Publisher struct {
 	mu   sync.Mutex
 	list *published // last signed list; nil before the first Fetch
 	kid  string     // id of the key that signed list
-	nm   []byte        // last not-modified answer, about list
-	nmAt time.Time     // when nm was signed
+	nm   []byte     // last not-modified answer, about list
+	nmAt time.Time  // when nm was signed
 	// signs counts signatures made, for tests.
 	signs int
 }
