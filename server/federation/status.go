@@ -106,6 +106,9 @@ func (s *Status) Record(p *epermitv1.Permit) {
 type Service struct {
 	epermitv1.UnsafeFederationServiceServer
 	status *Status
+	// applications takes in forwarded applications (forward.go); nil
+	// refuses them.
+	applications ApplicationReceiver
 }
 
 // NewService returns the FederationService of a node.

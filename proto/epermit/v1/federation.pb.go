@@ -120,19 +120,127 @@ func (x *GetStatusListResponse) GetNotModified() bool {
 	return false
 }
 
+type ForwardApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application as the calling member accepted it on this node's
+	// behalf (异地代收): its id there, holder, residence address and start
+	// date, channel, target_division (this node), materials provided and
+	// create_time. Output-only fields are ignored.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardApplicationRequest) Reset() {
+	*x = ForwardApplicationRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardApplicationRequest) ProtoMessage() {}
+
+func (x *ForwardApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardApplicationRequest.ProtoReflect.Descriptor instead.
+func (*ForwardApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ForwardApplicationRequest) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+type ForwardApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application's id at this node.
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Its state here: ACCEPTED or MATERIALS_REQUIRED.
+	State         ApplicationState `protobuf:"varint,2,opt,name=state,proto3,enum=epermit.v1.ApplicationState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardApplicationResponse) Reset() {
+	*x = ForwardApplicationResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardApplicationResponse) ProtoMessage() {}
+
+func (x *ForwardApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardApplicationResponse.ProtoReflect.Descriptor instead.
+func (*ForwardApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ForwardApplicationResponse) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *ForwardApplicationResponse) GetState() ApplicationState {
+	if x != nil {
+		return x.State
+	}
+	return ApplicationState_APPLICATION_STATE_UNSPECIFIED
+}
+
 var File_epermit_v1_federation_proto protoreflect.FileDescriptor
 
 const file_epermit_v1_federation_proto_rawDesc = "" +
 	"\n" +
 	"\x1bepermit/v1/federation.proto\x12\n" +
-	"epermit.v1\"9\n" +
+	"epermit.v1\x1a\x1cepermit/v1/application.proto\"9\n" +
 	"\x14GetStatusListRequest\x12!\n" +
 	"\fhave_version\x18\x01 \x01(\x04R\vhaveVersion\"N\n" +
 	"\x15GetStatusListResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12!\n" +
-	"\fnot_modified\x18\x02 \x01(\bR\vnotModified2i\n" +
+	"\fnot_modified\x18\x02 \x01(\bR\vnotModified\"V\n" +
+	"\x19ForwardApplicationRequest\x129\n" +
+	"\vapplication\x18\x01 \x01(\v2\x17.epermit.v1.ApplicationR\vapplication\"w\n" +
+	"\x1aForwardApplicationResponse\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.epermit.v1.ApplicationStateR\x05state2\xce\x01\n" +
 	"\x11FederationService\x12T\n" +
-	"\rGetStatusList\x12 .epermit.v1.GetStatusListRequest\x1a!.epermit.v1.GetStatusListResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
+	"\rGetStatusList\x12 .epermit.v1.GetStatusListRequest\x1a!.epermit.v1.GetStatusListResponse\x12c\n" +
+	"\x12ForwardApplication\x12%.epermit.v1.ForwardApplicationRequest\x1a&.epermit.v1.ForwardApplicationResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
 
 var (
 	file_epermit_v1_federation_proto_rawDescOnce sync.Once
@@ -146,19 +254,27 @@ func file_epermit_v1_federation_proto_rawDescGZIP() []byte {
 	return file_epermit_v1_federation_proto_rawDescData
 }
 
-var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_epermit_v1_federation_proto_goTypes = []any{
-	(*GetStatusListRequest)(nil),  // 0: epermit.v1.GetStatusListRequest
-	(*GetStatusListResponse)(nil), // 1: epermit.v1.GetStatusListResponse
+	(*GetStatusListRequest)(nil),       // 0: epermit.v1.GetStatusListRequest
+	(*GetStatusListResponse)(nil),      // 1: epermit.v1.GetStatusListResponse
+	(*ForwardApplicationRequest)(nil),  // 2: epermit.v1.ForwardApplicationRequest
+	(*ForwardApplicationResponse)(nil), // 3: epermit.v1.ForwardApplicationResponse
+	(*Application)(nil),                // 4: epermit.v1.Application
+	(ApplicationState)(0),              // 5: epermit.v1.ApplicationState
 }
 var file_epermit_v1_federation_proto_depIdxs = []int32{
-	0, // 0: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
-	1, // 1: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	4, // 0: epermit.v1.ForwardApplicationRequest.application:type_name -> epermit.v1.Application
+	5, // 1: epermit.v1.ForwardApplicationResponse.state:type_name -> epermit.v1.ApplicationState
+	0, // 2: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
+	2, // 3: epermit.v1.FederationService.ForwardApplication:input_type -> epermit.v1.ForwardApplicationRequest
+	1, // 4: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
+	3, // 5: epermit.v1.FederationService.ForwardApplication:output_type -> epermit.v1.ForwardApplicationResponse
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_federation_proto_init() }
@@ -166,13 +282,14 @@ func file_epermit_v1_federation_proto_init() {
 	if File_epermit_v1_federation_proto != nil {
 		return
 	}
+	file_epermit_v1_application_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_federation_proto_rawDesc), len(file_epermit_v1_federation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

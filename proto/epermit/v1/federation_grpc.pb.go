@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FederationService_GetStatusList_FullMethodName = "/epermit.v1.FederationService/GetStatusList"
+	FederationService_GetStatusList_FullMethodName      = "/epermit.v1.FederationService/GetStatusList"
+	FederationService_ForwardApplication_FullMethodName = "/epermit.v1.FederationService/ForwardApplication"
 )
 
 // FederationServiceClient is the client API for FederationService service.
@@ -33,6 +34,12 @@ type FederationServiceClient interface {
 	// or a small signed "not modified" answer when the caller already holds
 	// the current version.
 	GetStatusList(ctx context.Context, in *GetStatusListRequest, opts ...grpc.CallOption) (*GetStatusListResponse, error)
+	// ForwardApplication hands over an application that the calling member
+	// accepted on this node's behalf (异地代收). This node stores it with
+	// channel REMOTE and the caller as accepting division. Idempotent by the
+	// forwarded application's id: a repeated call answers with the same
+	// application.
+	ForwardApplication(ctx context.Context, in *ForwardApplicationRequest, opts ...grpc.CallOption) (*ForwardApplicationResponse, error)
 }
 
 type federationServiceClient struct {
@@ -53,6 +60,16 @@ func (c *federationServiceClient) GetStatusList(ctx context.Context, in *GetStat
 	return out, nil
 }
 
+func (c *federationServiceClient) ForwardApplication(ctx context.Context, in *ForwardApplicationRequest, opts ...grpc.CallOption) (*ForwardApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardApplicationResponse)
+	err := c.cc.Invoke(ctx, FederationService_ForwardApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FederationServiceServer is the server API for FederationService service.
 // All implementations must embed UnimplementedFederationServiceServer
 // for forward compatibility.
@@ -64,6 +81,12 @@ type FederationServiceServer interface {
 	// or a small signed "not modified" answer when the caller already holds
 	// the current version.
 	GetStatusList(context.Context, *GetStatusListRequest) (*GetStatusListResponse, error)
+	// ForwardApplication hands over an application that the calling member
+	// accepted on this node's behalf (异地代收). This node stores it with
+	// channel REMOTE and the caller as accepting division. Idempotent by the
+	// forwarded application's id: a repeated call answers with the same
+	// application.
+	ForwardApplication(context.Context, *ForwardApplicationRequest) (*ForwardApplicationResponse, error)
 	mustEmbedUnimplementedFederationServiceServer()
 }
 
@@ -76,6 +99,9 @@ type UnimplementedFederationServiceServer struct{}
 
 func (UnimplementedFederationServiceServer) GetStatusList(context.Context, *GetStatusListRequest) (*GetStatusListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatusList not implemented")
+}
+func (UnimplementedFederationServiceServer) ForwardApplication(context.Context, *ForwardApplicationRequest) (*ForwardApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForwardApplication not implemented")
 }
 func (UnimplementedFederationServiceServer) mustEmbedUnimplementedFederationServiceServer() {}
 func (UnimplementedFederationServiceServer) testEmbeddedByValue()                           {}
@@ -116,6 +142,24 @@ func _FederationService_GetStatusList_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FederationService_ForwardApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).ForwardApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_ForwardApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).ForwardApplication(ctx, req.(*ForwardApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FederationService_ServiceDesc is the grpc.ServiceDesc for FederationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -126,6 +170,10 @@ var FederationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatusList",
 			Handler:    _FederationService_GetStatusList_Handler,
+		},
+		{
+			MethodName: "ForwardApplication",
+			Handler:    _FederationService_ForwardApplication_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
