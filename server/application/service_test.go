@@ -504,7 +504,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"no address and no channel", good(func(r *epermitv1.SubmitApplicationRequest) {
 			r.ResidenceAddress, r.Channel = "", epermitv1.ApplicationChannel_APPLICATION_CHANNEL_UNSPECIFIED
 		}), []string{"residence_address:REQUIRED", "channel:REQUIRED"}},
-		{"remote channel", good(func(r *epermitv1.SubmitApplicationRequest) { r.Channel = epermitv1.ApplicationChannel_APPLICATION_CHANNEL_REMOTE }), []string{"channel:NOT_ALLOWED"}},
+		{"remote channel", good(func(r *epermitv1.SubmitApplicationRequest) {
+			r.Channel = epermitv1.ApplicationChannel_APPLICATION_CHANNEL_REMOTE
+		}), []string{"channel:NOT_ALLOWED"}},
 		{"future start", good(func(r *epermitv1.SubmitApplicationRequest) { r.ResidenceStartDate = "2026-05-01" }), []string{"residence_start_date:IN_FUTURE"}},
 		{"unknown and repeated materials", good(func(r *epermitv1.SubmitApplicationRequest) {
 			r.MaterialsProvided = []string{"id_card", "passport", "id_card"}
