@@ -58,4 +58,3 @@ func (o *applicationSupplementOptions) run(cmd *cobra.Command, args []string) er
 		return applicationPrinterOf(o.global).Application(resp.GetApplication(), nil)
 	})
 }
-
