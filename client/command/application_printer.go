@@ -28,18 +28,12 @@ var (
 // the permit issued; what to tell the applicant goes to errOut.
 func (t *tablePrinter) Application(a *epermitv1.Application, issued *epermitv1.Permit) error {
 	tb := t.newTable()
-	h := a.GetHolder()
 	tb.add("ID", a.GetId())
 	tb.add("State", enumWord(a.GetState()))
 	if a.GetState() == epermitv1.ApplicationState_APPLICATION_STATE_ACCEPTED {
 		tb.add("Overdue", yesNo(a.GetOverdue()))
 	}
-	tb.add("Name", h.GetName())
-	tb.add("Citizen ID", h.GetCitizenId())
-	tb.add("Sex", optionalWord(h.GetSex()))
-	tb.add("Birth date", orDash(h.GetBirthDate()))
-	tb.add("Ethnicity", orDash(h.GetEthnicity()))
-	tb.add("Hukou address", orDash(h.GetHukouAddress()))
+	addHolder(tb, a.GetHolder())
 	tb.add("Residence address", orDash(a.GetResidenceAddress()))
 	tb.add("Residence start", orDash(a.GetResidenceStartDate()))
 	tb.add("Channel", optionalWord(a.GetChannel()))

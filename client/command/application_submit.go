@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -14,17 +13,12 @@ import (
 // applicationSubmitOptions are the options of the application submit
 // command.
 type applicationSubmitOptions struct {
-	global           *globalOptions
-	name             string
-	citizenID        string
-	ethnicity        string
-	hukouAddress     string
-	residenceAddress string
-	residenceStart   string
-	channel          epermitv1.ApplicationChannel
-	target           string
-	materials        []string
-	request          requestOptions
+	global    *globalOptions
+	holder    holderOptions
+	channel   epermitv1.ApplicationChannel
+	target    string
+	materials []string
+	request   requestOptions
 }
 
 // newApplicationSubmitCommand returns the application submit command.
@@ -61,12 +55,7 @@ forwarding and sent to that city's node until it confirms.`,
 
 // addFlags defines the flags of application submit on fs.
 func (o *applicationSubmitOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.name, "name", "", "full `name` as on the resident identity card (required)")
-	fs.StringVar(&o.citizenID, "citizen-id", "", "18-character citizen `id` number (公民身份号码) (required)")
-	fs.StringVar(&o.ethnicity, "ethnicity", "", "`ethnicity` (民族), e.g. 汉 (required)")
-	fs.StringVar(&o.hukouAddress, "hukou-address", "", "household-registration (户籍) `address` (required)")
-	fs.StringVar(&o.residenceAddress, "residence-address", "", "residence `address` in the target division (required)")
-	fs.StringVar(&o.residenceStart, "residence-start", "", "`date` (YYYY-MM-DD) residence there began; default today")
+	o.holder.addFlags(fs, "the target division", "today")
 	fs.Var(enumFlag[epermitv1.ApplicationChannel]{target: &o.channel, typ: "channel"}, "channel",
 		"how it came in: `hall` or online")
 	fs.StringVar(&o.target, "target", "", "`division` code of the member city that is to issue; default this node's")
@@ -76,21 +65,14 @@ func (o *applicationSubmitOptions) addFlags(fs *pflag.FlagSet) {
 
 // run submits the application and prints it.
 func (o *applicationSubmitOptions) run(cmd *cobra.Command, _ []string) error {
-	if err := requireFlags(cmd, issueRequired...); err != nil {
+	if err := o.holder.check(cmd); err != nil {
 		return err
 	}
-	if o.residenceStart != "" {
-		if _, err := time.Parse(time.DateOnly, o.residenceStart); err != nil {
-			return usagef(cmd, "--residence-start %q is not a date written YYYY-MM-DD", o.residenceStart)
-		}
-	}
 	req := &epermitv1.SubmitApplicationRequest{
-		RequestId: o.request.id(),
-		Holder: &epermitv1.Holder{
-			Name: o.name, CitizenId: o.citizenID, Ethnicity: o.ethnicity, HukouAddress: o.hukouAddress,
-		},
-		ResidenceAddress:   o.residenceAddress,
-		ResidenceStartDate: o.residenceStart,
+		RequestId:          o.request.id(),
+		Holder:             o.holder.holder(),
+		ResidenceAddress:   o.holder.residenceAddress,
+		ResidenceStartDate: o.holder.residenceStart,
 		Channel:            o.channel,
 		TargetDivision:     o.target,
 		MaterialsProvided:  o.materials,

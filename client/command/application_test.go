@@ -1,9 +1,6 @@
 package command
 
 import (
-	"bytes"
-	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -106,53 +103,34 @@ func forwardingApplication() *epermitv1.Application {
 	return a
 }
 
-var applicationPrinterCases = []struct {
-	name  string
-	print func(applicationPrinter) error
-}{
-	{"application_accepted", func(p applicationPrinter) error { return p.Application(acceptedApplication(), nil) }},
-	{"application_missing", func(p applicationPrinter) error { return p.Application(incompleteApplication(), nil) }},
-	{"application_approved", func(p applicationPrinter) error { return p.Application(approvedApplication(), activePermit()) }},
-	{"application_remote_rejected", func(p applicationPrinter) error { return p.Application(remoteApplication(), nil) }},
-	{"application_forwarding", func(p applicationPrinter) error { return p.Application(forwardingApplication(), nil) }},
-	{"applications", func(p applicationPrinter) error {
-		return p.Applications(&epermitv1.ListApplicationsResponse{
-			Applications: []*epermitv1.Application{acceptedApplication(), incompleteApplication(), remoteApplication()},
-			OverdueCount: 1,
-		})
-	}},
-	{"applications_more", func(p applicationPrinter) error {
-		return p.Applications(&epermitv1.ListApplicationsResponse{
-			Applications: []*epermitv1.Application{acceptedApplication()}, NextPageToken: "MC4wLmZhbHNlL0EzMzA2MDQ", OverdueCount: 1,
-		})
-	}},
-	{"applications_empty", func(p applicationPrinter) error { return p.Applications(&epermitv1.ListApplicationsResponse{}) }},
-}
-
-func TestApplicationPrinters(t *testing.T) {
-	printers := map[outputFormat]func(out, errOut *bytes.Buffer) applicationPrinter{
-		outputTable: func(out, errOut *bytes.Buffer) applicationPrinter {
-			return &tablePrinter{out: out, errOut: errOut, width: fixedWidth}
-		},
-		outputJSON: func(out, errOut *bytes.Buffer) applicationPrinter { return &jsonPrinter{out: out, errOut: errOut} },
-	}
-	for format, newPrinter := range printers {
-		for _, tt := range applicationPrinterCases {
-			t.Run(tt.name+"."+string(format), func(t *testing.T) {
-				var out, errOut bytes.Buffer
-				if err := tt.print(newPrinter(&out, &errOut)); err != nil {
-					t.Fatal(err)
-				}
-				if format == outputJSON && !json.Valid(out.Bytes()) {
-					t.Errorf("output is not JSON:\n%s", out.String())
-				}
-				got := out.String()
-				if errOut.Len() > 0 {
-					got += "--- stderr ---\n" + errOut.String()
-				}
-				checkGolden(t, filepath.Join("testdata", tt.name+"."+string(format)+".golden"), got)
+// The application printers' cases join TestPrinters' golden files.
+func init() {
+	for _, c := range []struct {
+		name  string
+		print func(applicationPrinter) error
+	}{
+		{"application_accepted", func(p applicationPrinter) error { return p.Application(acceptedApplication(), nil) }},
+		{"application_missing", func(p applicationPrinter) error { return p.Application(incompleteApplication(), nil) }},
+		{"application_approved", func(p applicationPrinter) error { return p.Application(approvedApplication(), activePermit()) }},
+		{"application_remote_rejected", func(p applicationPrinter) error { return p.Application(remoteApplication(), nil) }},
+		{"application_forwarding", func(p applicationPrinter) error { return p.Application(forwardingApplication(), nil) }},
+		{"applications", func(p applicationPrinter) error {
+			return p.Applications(&epermitv1.ListApplicationsResponse{
+				Applications: []*epermitv1.Application{acceptedApplication(), incompleteApplication(), remoteApplication()},
+				OverdueCount: 1,
 			})
-		}
+		}},
+		{"applications_more", func(p applicationPrinter) error {
+			return p.Applications(&epermitv1.ListApplicationsResponse{
+				Applications: []*epermitv1.Application{acceptedApplication()}, NextPageToken: "MC4wLmZhbHNlL0EzMzA2MDQ", OverdueCount: 1,
+			})
+		}},
+		{"applications_empty", func(p applicationPrinter) error { return p.Applications(&epermitv1.ListApplicationsResponse{}) }},
+	} {
+		printerCases = append(printerCases, struct {
+			name  string
+			print func(printer) error
+		}{c.name, func(p printer) error { return c.print(p.(applicationPrinter)) }})
 	}
 }
 

@@ -8,6 +8,8 @@
 package apierror
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -75,6 +77,18 @@ func FailedPrecondition(kind, subject, msg string) error {
 // retry.
 func Aborted(msg string) error {
 	return status.Error(codes.Aborted, msg)
+}
+
+// Ended returns the error callers see when err says that the call's context
+// ended (Canceled, DeadlineExceeded), or nil for any other err.
+func Ended(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	return nil
 }
 
 // Internal hides a cause the caller must not see behind a fixed message.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -22,13 +23,7 @@ func (s *Service) ListApplications(ctx context.Context, req *epermitv1.ListAppli
 	if _, ok := epermitv1.ApplicationChannel_name[int32(req.Channel)]; !ok {
 		v.Add("channel", "UNKNOWN", "is not a known application channel")
 	}
-	size := int(req.PageSize)
-	switch {
-	case size < 0 || size > maxPageSize:
-		v.Add("page_size", "OUT_OF_RANGE", fmt.Sprintf("must be between 1 and %d (0 for %d)", maxPageSize, defaultPage))
-	case size == 0:
-		size = defaultPage
-	}
+	size := validate.PageSize(&v, req.PageSize)
 	after, ok := readPageToken(req)
 	if !ok {
 		v.Add("page_token", "INVALID", "is not a token returned by a ListApplications call with the same filter")

@@ -39,8 +39,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -68,8 +66,6 @@ const (
 	maxReasons   = 10
 	maxReason    = 200
 	maxMaterials = 20
-	maxPageSize  = 500
-	defaultPage  = 50
 	maxPageToken = 256
 )
 
@@ -580,10 +576,8 @@ func (s *Service) storeError(op string, err error, id ...string) error {
 		return apierror.NotFound("application", id[0])
 	case errors.Is(err, store.ErrConflict):
 		return apierror.Aborted("the application changed concurrently; read it again and retry")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request cancelled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case apierror.Ended(err) != nil:
+		return apierror.Ended(err)
 	}
 	return s.internal(op, err)
 }

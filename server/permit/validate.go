@@ -11,8 +11,6 @@ const (
 	maxAddress   = validate.MaxAddress
 	maxReason    = 200
 	maxNote      = 500
-	maxPageSize  = 500
-	defaultPage  = 50
 	maxPageToken = 256
 )
 

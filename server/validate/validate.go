@@ -160,3 +160,23 @@ func Fingerprint(req proto.Message) []byte {
 	h.Write(b)
 	return h.Sum(nil)
 }
+
+// Page sizes of List calls: the default for 0, and the most one page may
+// hold.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// PageSize checks a List request's page_size and returns the size to use:
+// DefaultPageSize for 0.
+func PageSize(v *apierror.Violations, n int32) int {
+	switch {
+	case n < 0 || n > MaxPageSize:
+		v.Add("page_size", "OUT_OF_RANGE", fmt.Sprintf("must be between 1 and %d (0 for %d)", MaxPageSize, DefaultPageSize))
+		return 0
+	case n == 0:
+		return DefaultPageSize
+	}
+	return int(n)
+}
