@@ -16,7 +16,7 @@
 //
 // An application whose target division is another member is stored here
 // as FORWARDING and handed to that member through
-// FederationService.ForwardApplication by the Forwarder, which retries
+// FederationService.ForwardApplication by Service.Forward, which retries
 // until the member confirms, then records it FORWARDED with the member's
 // id. The member stores it with channel REMOTE (ReceiveApplication).
 //

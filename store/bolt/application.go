@@ -39,9 +39,10 @@ func (s *Store) GetApplication(ctx context.Context, id string) (*epermitv1.Appli
 // ListApplications returns up to limit applications whose id sorts after
 // the given id ("" for the start), in id order, that match the filter. With
 // filter.OverdueAt set it reads the deadline index up to that time and
-// decodes only the overdue applications; otherwise it decodes every
-// application after the given id until the page is full. A limit below one
-// returns none.
+// decodes only the overdue applications; with filter.State set it reads
+// the state index and decodes only the applications in that state;
+// otherwise it decodes every application after the given id until the
+// page is full. A limit below one returns none.
 func (s *Store) ListApplications(ctx context.Context, filter store.ApplicationFilter, after string, limit int) ([]*epermitv1.Application, error) {
 	var out []*epermitv1.Application
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
@@ -69,15 +70,27 @@ func (s *Store) ListApplications(ctx context.Context, filter store.ApplicationFi
 			}
 			return nil
 		}
-		c := apps.Cursor()
-		k, v := c.First()
-		if after != "" {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
+		if filter.State != epermitv1.ApplicationState_APPLICATION_STATE_UNSPECIFIED {
+			prefix := []byte{byte(filter.State)}
+			c := tx.Bucket(bucketAppStates).Cursor()
+			for k, _ := seekAfter(c, prefix, after); k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, _ = c.Next() {
+				id := string(k[1:])
+				v := apps.Get(k[1:])
+				if v == nil {
+					return fmt.Errorf("bolt: state index names missing application %s", id)
+				}
+				a, err := unmarshalApplication(id, v)
+				if err != nil {
+					return err
+				}
+				if filter.Matches(a) {
+					out = append(out, a)
+				}
 			}
+			return nil
 		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
+		c := apps.Cursor()
+		for k, v := seekAfter(c, nil, after); k != nil && len(out) < limit; k, v = c.Next() {
 			a, err := unmarshalApplication(string(k), v)
 			if err != nil {
 				return err
@@ -95,7 +108,7 @@ func (s *Store) ListApplications(ctx context.Context, filter store.ApplicationFi
 }
 
 // CountApplications returns how many applications match the filter. With
-// only OverdueAt set it counts deadline index keys without decoding.
+// only OverdueAt, or only State, set it counts index keys without decoding.
 func (s *Store) CountApplications(ctx context.Context, filter store.ApplicationFilter) (int, error) {
 	n := 0
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
@@ -104,6 +117,15 @@ func (s *Store) CountApplications(ctx context.Context, filter store.ApplicationF
 			filter.Channel == epermitv1.ApplicationChannel_APPLICATION_CHANNEL_UNSPECIFIED
 		if onlyOverdue {
 			n = len(overdueIDs(tx, filter.OverdueAt, ""))
+			return nil
+		}
+		if filter.OverdueAt.IsZero() && filter.Channel == epermitv1.ApplicationChannel_APPLICATION_CHANNEL_UNSPECIFIED &&
+			filter.State != epermitv1.ApplicationState_APPLICATION_STATE_UNSPECIFIED {
+			prefix := []byte{byte(filter.State)}
+			c := tx.Bucket(bucketAppStates).Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				n++
+			}
 			return nil
 		}
 		return tx.Bucket(bucketApplications).ForEach(func(k, v []byte) error {
@@ -118,6 +140,17 @@ func (s *Store) CountApplications(ctx context.Context, filter store.ApplicationF
 		return 0, err
 	}
 	return n, nil
+}
+
+// seekAfter positions c at the first key with prefix that sorts after
+// prefix || after ("" for the first key with prefix), and returns it.
+func seekAfter(c *bbolt.Cursor, prefix []byte, after string) (k, v []byte) {
+	start := append(slices.Clip(prefix), after...)
+	k, v = c.Seek(start)
+	if after != "" && k != nil && bytes.Equal(k, start) {
+		k, v = c.Next()
+	}
+	return k, v
 }
 
 // overdueIDs returns the ids, sorted, after the given one, of the
@@ -170,10 +203,11 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 		apps.FillPercent = 1 // ids start with their time: appends
 		requests := tx.Bucket(bucketRequests)
 		deadlines := tx.Bucket(bucketDeadlines)
+		states := tx.Bucket(bucketAppStates)
 		if w.RequestID != "" && requests.Get([]byte(w.RequestID)) != nil {
 			return store.ErrDuplicateRequest, nil
 		}
-		var oldKey []byte
+		var oldKey, oldState []byte
 		switch v := apps.Get(id); {
 		case v == nil && w.PrevVersion > 0:
 			return store.ErrNotFound, nil
@@ -187,7 +221,7 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 			if old.GetVersion() != w.PrevVersion {
 				return store.ErrConflict, nil
 			}
-			oldKey = deadlineKey(old)
+			oldKey, oldState = deadlineKey(old), stateKey(old)
 		}
 		if err := apps.Put(id, data); err != nil {
 			return nil, err
@@ -201,6 +235,14 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 			if err := deadlines.Put(k, nil); err != nil {
 				return nil, err
 			}
+		}
+		if oldState != nil {
+			if err := states.Delete(oldState); err != nil {
+				return nil, err
+			}
+		}
+		if err := states.Put(stateKey(a), nil); err != nil {
+			return nil, err
 		}
 		if w.RequestID != "" {
 			if err := requests.Put([]byte(w.RequestID), encodePendingRequest(kindApplication, w.RequestHash, data)); err != nil {
@@ -223,6 +265,12 @@ func deadlineKey(a *epermitv1.Application) []byte {
 		return nil
 	}
 	return append(deadlinePrefix(a.GetDeadline().AsTime()), a.GetId()...)
+}
+
+// stateKey is the state index key of an application: its state as one
+// byte || its id.
+func stateKey(a *epermitv1.Application) []byte {
+	return append([]byte{byte(a.GetState())}, a.GetId()...)
 }
 
 // deadlinePrefix is the 8-byte big-endian Unix time in nanoseconds of t

@@ -43,17 +43,18 @@ var (
 	bucketAudit          = []byte("audit")
 	bucketApplications   = []byte("applications")
 	bucketDeadlines      = []byte("application_deadlines")
+	bucketAppStates      = []byte("application_states")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketPermits, bucketRequests, bucketPending,
 		bucketPendingPermits, bucketAccounts, bucketTokens, bucketAudit,
-		bucketApplications, bucketDeadlines,
+		bucketApplications, bucketDeadlines, bucketAppStates,
 	}
 
 	// addedBuckets came after layout 2 was first written: Open adds them
 	// to a layout 2 file that lacks them, which leaves it readable by the
 	// versions before them (they ignore buckets they do not know).
-	addedBuckets = [][]byte{bucketApplications, bucketDeadlines}
+	addedBuckets = [][]byte{bucketApplications, bucketDeadlines, bucketAppStates}
 
 	keyLayout    = []byte("layout")
 	keyAuditHead = []byte("audit_head")

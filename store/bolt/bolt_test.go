@@ -166,7 +166,7 @@ func TestOpenLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "application_deadlines", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
+	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}

@@ -61,7 +61,12 @@
 //     before now, so they are listed and counted without reading the
 //     others.
 //
-//     These two buckets came after layout 2 was first written; Open adds
+//   - application_states: every application by state. Key = state (1
+//     byte, the epermitv1.ApplicationState number) || application id;
+//     empty value. Listing one state (the forwarder reads FORWARDING) and
+//     counting it read only that state's keys.
+//
+//     These three buckets came after layout 2 was first written; Open adds
 //     them to a layout 2 file without them (older versions of epermit
 //     ignore them), so the layout version did not change.
 //

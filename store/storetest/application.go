@@ -280,6 +280,13 @@ func testApplicationList(t *testing.T, b Backend) {
 	if got := listApps(t, s, store.ApplicationFilter{OverdueAt: at}, 10); slices.Contains(got, decided.Id) {
 		t.Fatalf("overdue list %q still holds the approved %s", got, decided.Id)
 	}
+	approved := store.ApplicationFilter{State: epermitv1.ApplicationState_APPLICATION_STATE_APPROVED}
+	if got := listApps(t, s, approved, 1); !slices.Equal(got, []string{decided.Id}) || count(t, s, approved) != 1 {
+		t.Fatalf("approved applications %q (count %d), want only %s", got, count(t, s, approved), decided.Id)
+	}
+	if got := listApps(t, s, store.ApplicationFilter{State: accepted}, 3); slices.Contains(got, decided.Id) || len(got) != count(t, s, store.ApplicationFilter{State: accepted}) {
+		t.Fatalf("accepted applications %q still hold the approved %s, or disagree with the count", got, decided.Id)
+	}
 	// A later deadline (moved by a change) moves its index key.
 	moved := nextApp(all[2], func(a *epermitv1.Application) { a.Deadline = timestamppb.New(at.Add(time.Hour)) })
 	mustWriteApp(t, s, moved, "")
