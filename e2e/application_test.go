@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +134,59 @@ func TestApplicationForwarding(t *testing.T) {
 	}
 	shangyu.node.stop()
 	putuo.node.stop()
+}
+
+// TestPermitctlApplications follows the README's application steps with
+// permitctl against a real permitd: missing materials told at once,
+// supplemented, approved (one permit, also when retried), another rejected
+// by a supervisor, listed with the overdue count.
+func TestPermitctlApplications(t *testing.T) {
+	n := startTestNode(t, "")
+	s := n.staff()
+	c := ctl{t: t, addr: n.addr, dir: t.TempDir()}
+	clerk, sup := c.as(s.clerk), c.as(s.supervisor)
+	holder := []string{"--name", "测试者丙", "--citizen-id", "110101199003074514", "--ethnicity", "回",
+		"--hukou-address", "北京市东城区测试胡同1号", "--residence-address", "浙江省绍兴市上虞区测试路2号"}
+
+	r := clerk.ok("", append([]string{"application", "submit", "--material", "id_card,photo"}, holder...)...)
+	if !strings.Contains(r.stdout, "materials-required") || !strings.Contains(r.stdout, "residence_proof") ||
+		!strings.Contains(r.stdout, "condition_proof") || !strings.Contains(r.stderr, "一次性告知") {
+		t.Fatalf("submit with materials missing:\n%s\n%s", r.stdout, r.stderr)
+	}
+	list := clerk.jsonOf("application", "list", "--state", "materials-required")
+	apps := list["applications"].([]any)
+	if len(apps) != 1 {
+		t.Fatalf("list --state materials-required: %v", list)
+	}
+	id := apps[0].(map[string]any)["id"].(string)
+	supplemented := clerk.jsonOf("application", "supplement", id, "--material", "residence_proof,employment_proof")
+	if a := supplemented["application"].(map[string]any); a["state"] != "APPLICATION_STATE_ACCEPTED" || a["deadline_days"] != float64(15) {
+		t.Fatalf("after the supplement: %v", a)
+	}
+	approve := []string{"application", "approve", id, "--request-id", "e2e-approve-1"}
+	approved := clerk.jsonOf(approve...)
+	permitID := approved["permit"].(map[string]any)["id"].(string)
+	if approved["application"].(map[string]any)["permit_id"] != permitID {
+		t.Fatalf("approve: %v", approved)
+	}
+	if again := clerk.jsonOf(approve...); again["permit"].(map[string]any)["id"] != permitID {
+		t.Fatalf("retried approve: %v, want permit %s", again, permitID)
+	}
+	if r := clerk.ok("", "list"); strings.Count(r.stdout, "330604-") != 1 {
+		t.Fatalf("permits after approving twice:\n%s", r.stdout)
+	}
+
+	other := append([]string{"application", "submit"}, holder...)
+	other[5] = "340104199003077311" // another citizen
+	clerk.ok("", append(other, "--channel", "online")...)
+	second := clerk.jsonOf("application", "list", "--channel", "online")["applications"].([]any)[0].(map[string]any)["id"].(string)
+	r = sup.ok("", "application", "reject", second, "--reason", "居住未满六个月")
+	if !strings.Contains(r.stdout, "rejected") || !strings.Contains(r.stdout, "居住未满六个月") {
+		t.Fatalf("reject:\n%s", r.stdout)
+	}
+	r = clerk.ok("", "application", "list", "--overdue")
+	if !strings.Contains(r.stderr, "No applications found.") || !strings.Contains(r.stderr, "Overdue applications: 0.") {
+		t.Fatalf("list --overdue:\n%s\n%s", r.stdout, r.stderr)
+	}
+	n.stop()
 }

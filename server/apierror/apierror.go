@@ -44,6 +44,16 @@ func (v *Violations) Err(msg string) error {
 	return withDetails(codes.InvalidArgument, msg, &errdetails.BadRequest{FieldViolations: v.list})
 }
 
+// ErrUnder is Err with every field named under prefix ("application" makes
+// "holder.name" "application.holder.name"), for checks of a message that a
+// request holds as one of its fields.
+func (v *Violations) ErrUnder(prefix, msg string) error {
+	for _, fv := range v.list {
+		fv.Field = prefix + "." + fv.Field
+	}
+	return v.Err(msg)
+}
+
 // InvalidField is a shortcut for a request with a single bad field.
 func InvalidField(field, reason, description string) error {
 	var v Violations

@@ -36,7 +36,7 @@ const ForwarderAccount = "permitd:forwarder"
 // member accepted it (its create_time, if not in the future), so that
 // forwarding does not lengthen the deadline; otherwise it is
 // MATERIALS_REQUIRED by this node's list. Field violations name fields of
-// the Application message.
+// the ForwardApplicationRequest ("application.holder.citizen_id").
 func (s *Service) ReceiveApplication(ctx context.Context, from string, in *epermitv1.Application) (*epermitv1.Application, error) {
 	now := s.cfg.Clock()
 	if from == s.cfg.Division {
@@ -55,7 +55,7 @@ func (s *Service) ReceiveApplication(ctx context.Context, from string, in *eperm
 	}
 	a := s.applicant(&v, in.Holder, in.ResidenceAddress, in.ResidenceStartDate, now)
 	a.MaterialsProvided = forwardedMaterials(&v, in.MaterialsProvided)
-	if err := v.Err("invalid forwarded application"); err != nil {
+	if err := v.ErrUnder("application", "invalid forwarded application"); err != nil {
 		return nil, err
 	}
 	reqID := "forwarded:" + origin

@@ -182,7 +182,7 @@ func TestReceiveApplicationRefusals(t *testing.T) {
 	wantCode(t, "a forward from the node's own division", err, codes.FailedPrecondition)
 	_, err = h.svc.ReceiveApplication(t.Context(), "320583", sent)
 	wantCode(t, "a forward of another member's application", err, codes.InvalidArgument)
-	if v := violations(err); !slices.Equal(v, []string{"id:NOT_CALLERS"}) {
+	if v := violations(err); !slices.Equal(v, []string{"application.id:NOT_CALLERS"}) {
 		t.Fatalf("violations %q", v)
 	}
 	wrong := forwardable(resp.Application)

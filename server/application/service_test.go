@@ -578,3 +578,24 @@ func TestListPages(t *testing.T) {
 		t.Fatalf("%d online applications, want none", len(online.Applications))
 	}
 }
+
+// TestRetryWithVersionReadAgain: a retry of a change with its request id
+// replays the first result even when it names the version that the first
+// attempt produced, as a client does that reads the version again.
+func TestRetryWithVersionReadAgain(t *testing.T) {
+	h := newHarness(t, Config{})
+	a := h.submit(t, complete...)
+	req := &epermitv1.ApproveApplicationRequest{RequestId: newRequestID(), ApplicationId: a.Id, Version: a.Version}
+	first, err := h.client.ApproveApplication(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Version = first.Application.Version
+	again, err := h.client.ApproveApplication(t.Context(), req)
+	if err != nil || !proto.Equal(again.Application, first.Application) || again.Permit.GetId() != first.Permit.GetId() {
+		t.Fatalf("retry with the new version: %v, %v; want the first result", again, err)
+	}
+	req.ApplicationId = h.submit(t, complete...).Id
+	_, err = h.client.ApproveApplication(t.Context(), req)
+	wantCode(t, "the request id reused for another application", err, codes.InvalidArgument)
+}
