@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/ed25519"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,6 +36,10 @@ type federation struct {
 	t       *testing.T
 	dir     string
 	members []*member
+	// registry signs list, the trust list in listFile.
+	registry crypto.Signer
+	list     *trust.List
+	listFile string
 }
 
 // freeAddr returns a loopback address that was free a moment ago.
@@ -62,6 +68,13 @@ func writePair(t *testing.T, dir, name string, cert, key []byte) {
 // the members, and starts one permitd for each, with status lists fetched
 // every second and trusted for maxAge.
 func startFederation(t *testing.T, maxAge time.Duration, members ...*member) *federation {
+	t.Helper()
+	return startFederationRefreshing(t, maxAge, time.Second, members...)
+}
+
+// startFederationRefreshing is startFederation with status lists fetched
+// every refresh.
+func startFederationRefreshing(t *testing.T, maxAge, refresh time.Duration, members ...*member) *federation {
 	t.Helper()
 	f := &federation{t: t, dir: t.TempDir(), members: members}
 	pkiDir := filepath.Join(f.dir, "pki")
@@ -112,6 +125,7 @@ func startFederation(t *testing.T, maxAge time.Duration, members ...*member) *fe
 	}
 	listFile := filepath.Join(f.dir, "trustlist.cose")
 	os.WriteFile(listFile, signed, 0o644)
+	f.registry, f.list, f.listFile = registry, list, listFile
 
 	for _, m := range members {
 		p := func(name string) string { return filepath.Join(pkiDir, name) }
@@ -121,9 +135,9 @@ data: %s
 limits: {mutations_per_second: 0}
 tls: {cert: %s, key: %s, client_ca: %s}
 trust: {registry_pub: %s, list_file: %s, refresh: 1s}
-federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: 1s, status_max_age: %s}
+federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: %s, status_max_age: %s}
 `, m.division, m.addr, m.data, p("server-"+m.division+".pem"), p("server-"+m.division+".key"), p("ca.pem"),
-			registryPub, listFile, p("node-"+m.division+".pem"), p("node-"+m.division+".key"), p("ca.pem"), maxAge)
+			registryPub, listFile, p("node-"+m.division+".pem"), p("node-"+m.division+".key"), p("ca.pem"), refresh, maxAge)
 		cfgFile := filepath.Join(m.data, "permitd.yaml")
 		os.WriteFile(cfgFile, []byte(cfg), 0o600)
 		m.node = startNode(t, m.data, "--config", cfgFile, "--log-level", "warn")
@@ -207,16 +221,17 @@ func verdictIs(want epermitv1.Verdict) func(*epermitv1.VerifyPermitResponse) boo
 	return func(v *epermitv1.VerifyPermitResponse) bool { return v.Verdict == want }
 }
 
-// TestCrossCityVerification: a permit issued in Shangyu verifies in Putuo
-// through the trust list and Shangyu's status list; its cancellation in
-// Shangyu reaches Putuo with the next refresh; with Shangyu stopped, Putuo
-// answers from its cache, and past the maximum age a permit it last saw
-// valid is STATUS_UNKNOWN, never VALID, while a cancelled one stays NOT
-// VALID.
+// TestCrossCityVerification: in a federation of three, a permit issued in
+// Shangyu verifies in Putuo through the trust list and Shangyu's status
+// list; its cancellation in Shangyu reaches Putuo with the next refresh;
+// with Shangyu stopped, Putuo answers from its cache, and past the maximum
+// age a permit it last saw valid is STATUS_UNKNOWN, never VALID, while a
+// cancelled one stays NOT VALID.
 func TestCrossCityVerification(t *testing.T) {
 	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
 	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
-	f := startFederation(t, 6*time.Second, shangyu, putuo)
+	yuhang := &member{division: "330110", name: "浙江省杭州市余杭区", province: "330000"}
+	f := startFederation(t, 6*time.Second, shangyu, putuo, yuhang)
 
 	issue := func(requestID, citizen string) *epermitv1.IssuePermitResponse {
 		resp, err := f.permits(shangyu, shangyu.clerk).IssuePermit(ctx(t), issueRequest(requestID, citizen))
@@ -232,7 +247,7 @@ func TestCrossCityVerification(t *testing.T) {
 	f.eventually(putuo, cancelled.Credential.Text, "Shangyu's permit", verdictIs(epermitv1.Verdict_VERDICT_VALID))
 
 	filed, err := f.permits(shangyu, shangyu.sup1).CancelPermit(ctx(t), &epermitv1.CancelPermitRequest{RequestId: "fed-3",
-		PermitId: cancelled.Permit.Id, Version: 1, Reason: epermitv1.CancelReason_CANCEL_REASON_DEATH})
+		PermitId: cancelled.Permit.Id, Version: cancelled.Permit.Version, Reason: epermitv1.CancelReason_CANCEL_REASON_DEATH})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,4 +273,98 @@ func TestCrossCityVerification(t *testing.T) {
 		t.Fatalf("stale cancelled permit: %v", v)
 	}
 	putuo.node.stop()
+}
+
+// TestLiveStatusFallback: when the status list Putuo holds does not know a
+// permit of Shangyu (lists refresh hourly here), Putuo asks Shangyu live;
+// when Shangyu does not answer either, the verdict is STATUS_UNKNOWN.
+func TestLiveStatusFallback(t *testing.T) {
+	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
+	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
+	f := startFederationRefreshing(t, time.Hour, time.Hour, shangyu, putuo)
+	issued, err := f.permits(shangyu, shangyu.clerk).IssuePermit(ctx(t), issueRequest("live-1", "340104199003077311"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() *epermitv1.VerifyPermitResponse {
+		v, err := f.permits(putuo, putuo.clerk).VerifyPermit(ctx(t), &epermitv1.VerifyPermitRequest{
+			Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: issued.Credential.Text}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	last := func(v *epermitv1.VerifyPermitResponse) string { return v.Findings[len(v.Findings)-1].Detail }
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_VALID || !strings.Contains(last(v), "live answer from 330604") {
+		t.Fatalf("a new permit of Shangyu in Putuo: %v", v)
+	}
+	if _, err := f.permits(shangyu, shangyu.clerk).SuspendPermit(ctx(t), &epermitv1.SuspendPermitRequest{RequestId: "live-2",
+		PermitId: issued.Permit.Id, Version: issued.Permit.Version, Reason: "住址核查"}); err != nil {
+		t.Fatal(err)
+	}
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_NOT_VALID || v.Status != epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED {
+		t.Fatalf("the suspended permit in Putuo: %v", v)
+	}
+	shangyu.node.stop()
+	if v := verify(); v.Verdict != epermitv1.Verdict_VERDICT_STATUS_UNKNOWN || !strings.Contains(last(v), "did not answer") {
+		t.Fatalf("with Shangyu down: %v", v)
+	}
+}
+
+// TestTrustListRefused: permitd refuses to start on a trust list that is
+// unsigned, signed by another key, or expired; a running node ignores a
+// list older than the one it has, and takes a newer one without restart.
+func TestTrustListRefused(t *testing.T) {
+	shangyu := &member{division: "330604", name: "浙江省绍兴市上虞区", province: "330000"}
+	putuo := &member{division: "310107", name: "上海市普陀区", province: "310000"}
+	f := startFederation(t, time.Minute, shangyu, putuo)
+	issued, err := f.permits(putuo, putuo.clerk).IssuePermit(ctx(t), issueRequest("tl-1", "340104199003077311"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(shangyu, issued.Credential.Text, "Putuo's permit", verdictIs(epermitv1.Verdict_VERDICT_VALID))
+
+	payload := *f.list
+	other, _ := trust.NewRegistryKey()
+	byOther, _ := trust.Sign(&payload, other)
+	expired := payload
+	expired.Sequence, expired.IssuedAt, expired.ExpiresAt = 9, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
+	expiredData, _ := trust.Sign(&expired, f.registry)
+	for name, data := range map[string][]byte{
+		"unsigned":         []byte("a list without a signature"),
+		"another registry": byOther,
+		"expired":          expiredData,
+	} {
+		dir := t.TempDir()
+		listFile := filepath.Join(dir, "trustlist.cose")
+		os.WriteFile(listFile, data, 0o644)
+		cfg := fmt.Sprintf("listen: 127.0.0.1:0\ndata: %s\ntrust: {registry_pub: %s, list_file: %s}\n",
+			filepath.Join(dir, "data"), filepath.Join(f.dir, "registry.pem"), listFile)
+		cfgFile := filepath.Join(dir, "permitd.yaml")
+		os.WriteFile(cfgFile, []byte(cfg), 0o600)
+		out, err := exec.CommandContext(ctx(t), permitdBin, "--config", cfgFile).CombinedOutput() // killed if it serves
+		if err == nil || !strings.Contains(string(out), "trust list") {
+			t.Errorf("%s: permitd started or failed without naming the trust list: %v\n%s", name, err, out)
+		}
+	}
+
+	// An older list without Putuo is ignored: Putuo's permit stays valid.
+	older := payload
+	older.Sequence = f.list.Sequence - 1
+	older.Members = []trust.Member{f.list.Members[0]}
+	olderData, _ := trust.Sign(&older, f.registry)
+	os.WriteFile(f.listFile, olderData, 0o644)
+	time.Sleep(2500 * time.Millisecond) // more than two refreshes
+	if v := f.eventually(shangyu, issued.Credential.Text, "after an older list", verdictIs(epermitv1.Verdict_VERDICT_VALID)); v == nil {
+		t.Fatal("no answer")
+	}
+	// A newer list without Putuo is taken: Putuo is no longer a member.
+	newer := older
+	newer.Sequence = f.list.Sequence + 1
+	newerData, _ := trust.Sign(&newer, f.registry)
+	os.WriteFile(f.listFile, newerData, 0o644)
+	v := f.eventually(shangyu, issued.Credential.Text, "after a newer list", verdictIs(epermitv1.Verdict_VERDICT_NOT_VALID))
+	if !strings.Contains(v.Findings[len(v.Findings)-1].Detail, "310107") {
+		t.Fatalf("the refusal does not name Putuo: %v", v.Findings)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/division"
 )
 
@@ -137,6 +138,9 @@ type PublisherConfig struct {
 	List *List
 	// Key is the issuer key (Ed25519 or ECDSA P-256).
 	Key crypto.Signer
+	// KeyAt, when set, picks the key for each signing by the time of
+	// signing, for an issuer whose key rotates; Key is then unused.
+	KeyAt func(time.Time) crypto.Signer
 	// Issuer is the division code of the issuing node.
 	Issuer string
 	// TTL is how long each signed list and not-modified answer stays
@@ -160,8 +164,9 @@ type Publisher struct {
 
 	mu   sync.Mutex
 	list *published // last signed list; nil before the first Fetch
-	nm   []byte     // last not-modified answer, about list
-	nmAt time.Time  // when nm was signed
+	kid  string     // id of the key that signed list
+	nm   []byte        // last not-modified answer, about list
+	nmAt time.Time     // when nm was signed
 	// signs counts signatures made, for tests.
 	signs int
 }
@@ -172,10 +177,13 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 	if cfg.List == nil {
 		return nil, errors.New("statuslist: publisher: no list")
 	}
-	if cfg.Key == nil {
-		return nil, errors.New("statuslist: publisher: no key")
+	if cfg.KeyAt == nil {
+		key := cfg.Key
+		cfg.KeyAt = func(time.Time) crypto.Signer { return key }
 	}
-	if _, err := algorithmOf(cfg.Key.Public()); err != nil {
+	if key := cfg.KeyAt(time.Now()); key == nil {
+		return nil, errors.New("statuslist: publisher: no key")
+	} else if _, err := algorithmOf(key.Public()); err != nil {
 		return nil, fmt.Errorf("statuslist: publisher: %w", err)
 	}
 	if !division.IsCode(cfg.Issuer) {
@@ -204,21 +212,26 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 // it. The bytes returned are shared: callers must not modify them.
 func (p *Publisher) Fetch(haveVersion uint64) (data []byte, notModified bool, err error) {
 	now := p.cfg.Clock()
+	key := p.cfg.KeyAt(now)
+	kid, err := credential.KID(key.Public())
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %v", ErrKey, err)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.list == nil || p.list.version != p.cfg.List.Version() || p.stale(p.list.iat, now) {
-		pub, err := p.cfg.List.publish(p.cfg.Key, p.cfg.Issuer, now, p.cfg.TTL)
+	if p.list == nil || p.list.version != p.cfg.List.Version() || p.stale(p.list.iat, now) || kid != p.kid {
+		pub, err := p.cfg.List.publish(key, p.cfg.Issuer, now, p.cfg.TTL)
 		if err != nil {
 			return nil, false, err
 		}
 		p.signs++
-		p.list, p.nm = pub, nil
+		p.list, p.nm, p.kid = pub, nil, kid
 	}
 	if haveVersion == 0 || haveVersion != p.list.version {
 		return p.list.data, false, nil
 	}
 	if p.nm == nil || p.stale(p.nmAt, now) {
-		nm, err := signNotModified(p.cfg.Key, p.cfg.Issuer, p.list, now, p.cfg.TTL)
+		nm, err := signNotModified(key, p.cfg.Issuer, p.list, now, p.cfg.TTL)
 		if err != nil {
 			return nil, false, err
 		}

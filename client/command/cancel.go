@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,7 @@ prints the node's response: the unchanged permit and the pending request.`,
 // addFlags defines the flags of cancel on fs.
 func (o *cancelOptions) addFlags(fs *pflag.FlagSet) {
 	fs.Var(enumFlag[epermitv1.CancelReason]{target: &o.reason, typ: "reason"}, "reason",
-		"ground of the cancellation (required): "+strings.Join(enumWords[epermitv1.CancelReason](), ", "))
+		"ground of the cancellation (required): "+strings.Join(cancelReasonWords(), ", "))
 	fs.StringVar(&o.note, "note", "", "free `text` of up to 500 characters; required with --reason other")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation")
 	o.version.addFlags(fs)
@@ -137,4 +138,12 @@ func confirmCancel(in io.Reader, prompt io.Writer, p *epermitv1.Permit, reason e
 func confiscates(reason epermitv1.CancelReason) bool {
 	return reason == epermitv1.CancelReason_CANCEL_REASON_FORGED ||
 		reason == epermitv1.CancelReason_CANCEL_REASON_FRAUDULENTLY_OBTAINED
+}
+
+// cancelReasonWords are the grounds a supervisor may give: every reason
+// but "withdrawn", which the node alone records.
+func cancelReasonWords() []string {
+	return slices.DeleteFunc(enumWords[epermitv1.CancelReason](), func(w string) bool {
+		return w == enumWord(epermitv1.CancelReason_CANCEL_REASON_WITHDRAWN)
+	})
 }

@@ -236,6 +236,21 @@ func (n *fakeNode) IssuePermit(_ context.Context, req *epermitv1.IssuePermitRequ
 	return &epermitv1.IssuePermitResponse{Permit: p, Credential: activeCredential()}, nil
 }
 
+// TransferPermit answers with a pending permit that records the old one.
+func (n *fakeNode) TransferPermit(_ context.Context, req *epermitv1.TransferPermitRequest) (*epermitv1.TransferPermitResponse, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.requests = append(n.requests, req)
+	p := activePermit()
+	p.Id, p.IssuingDivision = "330110-7Q2W9E4R6T8Y1", "330110"
+	p.Status = epermitv1.PermitStatus_PERMIT_STATUS_PENDING
+	p.PendingReason = "waiting for the old issuer to confirm the transfer of 330604-4F7K2M9QXW3B7"
+	p.TransferredFrom = "330604-4F7K2M9QXW3B7"
+	p.ResidenceAddress = req.GetResidenceAddress()
+	p.Version = 2
+	return &epermitv1.TransferPermitResponse{Permit: p}, nil
+}
+
 func (n *fakeNode) GetPermit(_ context.Context, req *epermitv1.GetPermitRequest) (*epermitv1.GetPermitResponse, error) {
 	p, err := n.permit(req.GetPermitId())
 	if err != nil {

@@ -108,6 +108,7 @@ func TestList(t *testing.T) {
 func TestMutations(t *testing.T) {
 	p := activePermit()
 	id := p.GetId()
+	cred := activeCredential().GetText()
 	tests := []struct {
 		name string
 		args []string
@@ -145,6 +146,13 @@ func TestMutations(t *testing.T) {
 				ResidenceAddress:   "浙江省绍兴市上虞区测试路5号",
 				ResidenceStartDate: "2026-01-05",
 			},
+		},
+		{
+			name: "transfer",
+			args: []string{"transfer", "--citizen-id", "330604200002298885", "--residence-address", "浙江省杭州市余杭区测试路9号",
+				"--request-id", "r6", cred},
+			want: &epermitv1.TransferPermitRequest{RequestId: "r6", CredentialText: cred, CitizenId: "330604200002298885",
+				ResidenceAddress: "浙江省杭州市余杭区测试路9号"},
 		},
 	}
 	for _, tt := range tests {

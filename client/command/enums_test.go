@@ -33,7 +33,7 @@ func TestParsePermitStatus(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := parseEnum[epermitv1.PermitStatus](tt.in)
 			if tt.wantErr {
-				want := "must be one of active, suspended, cancelled, confiscated, superseded, expired"
+				want := "must be one of active, suspended, cancelled, confiscated, superseded, expired, pending"
 				if err == nil || err.Error() != want {
 					t.Fatalf("parseEnum(%q) = %v, %v; want error %q", tt.in, got, err, want)
 				}
@@ -70,7 +70,7 @@ func TestParseCancelReason(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := parseEnum[epermitv1.CancelReason](tt.in)
 			if tt.wantErr {
-				want := "must be one of false-materials, conditions-not-met, local-hukou, death, expired, other, forged, fraudulently-obtained"
+				want := "must be one of false-materials, conditions-not-met, local-hukou, death, expired, other, forged, fraudulently-obtained, withdrawn"
 				if err == nil || err.Error() != want {
 					t.Fatalf("parseEnum(%q) = %v, %v; want error %q", tt.in, got, err, want)
 				}

@@ -45,6 +45,12 @@ func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) e
 	tb := t.newTable()
 	tb.add("ID", p.GetId())
 	tb.add("Status", enumWord(p.GetStatus()))
+	if r := p.GetPendingReason(); r != "" {
+		tb.add("Pending", r)
+	}
+	if id := p.GetSupersededBy(); id != "" {
+		tb.add("Superseded by", id)
+	}
 	addHolder(tb, p.GetHolder())
 	tb.add("Residence address", orDash(p.GetResidenceAddress()))
 	tb.add("Issuing division", orDash(p.GetIssuingDivision()))
@@ -53,6 +59,7 @@ func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) e
 	tb.add("Valid until", orNone(p.GetValidUntil()))
 	tb.add("Residence start", orDash(p.GetResidenceStartDate()))
 	tb.add("Residence years", strconv.Itoa(int(p.GetResidenceYears())))
+	tb.add("Residence months (Delta)", strconv.Itoa(int(p.GetResidenceMonths())))
 	tb.add("Next endorsement due", orDash(p.GetNextEndorsementDue()))
 	tb.add("Endorsement window opens", orDash(p.GetEndorsementWindowOpens()))
 	if len(p.GetEndorsements()) == 0 {
@@ -77,6 +84,9 @@ func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) e
 		if c.GetNote() != "" {
 			tb.add("Cancellation note", c.GetNote())
 		}
+	}
+	if id := p.GetTransferredFrom(); id != "" {
+		tb.add("Transferred from", id)
 	}
 	for i, r := range p.GetPriorResidence() {
 		label := ""
@@ -161,6 +171,7 @@ func (t *tablePrinter) Verification(resp *epermitv1.VerifyPermitResponse, offlin
 		tb.add("Issuing division", orDash(s.GetIssuingDivision()))
 		tb.add("Residence start", orDash(s.GetResidenceStartDate()))
 		tb.add("Residence years", strconv.Itoa(int(s.GetResidenceYears())))
+		tb.add("Residence months (Delta)", strconv.Itoa(int(s.GetResidenceMonths())))
 		tb.add("Next endorsement due", orDash(s.GetNextEndorsementDue()))
 		tb.add("Credential expires", orDash(formatTime(s.GetExpireTime())))
 		if resp.GetStatus() != epermitv1.PermitStatus_PERMIT_STATUS_UNSPECIFIED {

@@ -270,6 +270,7 @@ func NewRoot() *cobra.Command {
 		newSuspendCommand(g),
 		newReinstateCommand(g),
 		newCancelCommand(g),
+		newTransferCommand(g),
 		newVerifyCommand(g),
 		newQRCommand(g),
 		newKeyCommand(g),

@@ -78,9 +78,10 @@ func (o *verifyOptions) addFlags(fs *pflag.FlagSet) {
 
 // checkArgs accepts at most one argument, and none with --id.
 func (o *verifyOptions) checkArgs(cmd *cobra.Command, args []string) error {
+	if err := oneCredentialArg(cmd, args); err != nil {
+		return err
+	}
 	switch {
-	case len(args) > 1:
-		return usagef(cmd, "unexpected argument %q: give one credential text", args[1])
 	case o.permitID != "" && len(args) > 0:
 		return usagef(cmd, "give either a credential text or --id, not both")
 	case o.permitID != "" && o.offline:

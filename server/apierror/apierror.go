@@ -113,3 +113,14 @@ func withDetails(c codes.Code, msg string, details ...protoadapt.MessageV1) erro
 	}
 	return st.Err()
 }
+
+// PermissionDenied says that the caller may not make this request.
+func PermissionDenied(msg string) error {
+	return status.Error(codes.PermissionDenied, msg)
+}
+
+// Unavailable says that something the request needs cannot be reached
+// now; the caller may retry later.
+func Unavailable(msg string) error {
+	return status.Error(codes.Unavailable, msg)
+}

@@ -58,6 +58,7 @@ var Permissions = map[string]Rule{
 	// PermitService: clerks do the daily work, supervisors reinstate and
 	// decide cancellations (two of them), partners read and verify.
 	"/epermit.v1.PermitService/IssuePermit":              {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.PermitService/TransferPermit":           {Roles: roles(clerk), Mutation: true},
 	"/epermit.v1.PermitService/GetPermit":                {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
 	"/epermit.v1.PermitService/ListPermits":              {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
 	"/epermit.v1.PermitService/EndorsePermit":            {Roles: roles(clerk), Mutation: true},
@@ -95,6 +96,13 @@ var Permissions = map[string]Rule{
 	// The status list holds no personal data: an entry's index is random
 	// and only the permit's own credential names it.
 	"/epermit.v1.FederationService/GetStatusList": {Roles: roles(partner), AnyDivision: roles(partner)},
+	// The rest serve transfers and the one-permit rule: lookups by citizen
+	// id and residence histories are personal (a purpose, audited); the
+	// supersede changes a permit; a live status holds no personal data.
+	"/epermit.v1.FederationService/FindPermits":         {Roles: roles(partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
+	"/epermit.v1.FederationService/GetPermitStatus":     {Roles: roles(partner), AnyDivision: roles(partner)},
+	"/epermit.v1.FederationService/GetResidenceHistory": {Roles: roles(partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
+	"/epermit.v1.FederationService/SupersedePermit":     {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},
 	// A member hands over an application it accepted on this node's behalf
 	// (异地代收); the change is audited with the caller's account.
 	"/epermit.v1.FederationService/ForwardApplication": {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},

@@ -105,6 +105,12 @@ Issue a permit in Shangyu and verify its credential in Putuo:
     | sed -n 's/.*"text": "\(YRD1:[^"]*\)".*/\1/p' > credential.txt
   go run ./client/permitctl $tls --server 127.0.0.1:7711 --token-file %[1]s/310107/clerk.token verify - < credential.txt
 
+The resident moves to Yuhang: Yuhang issues a permit that carries the
+residence in Shangyu, and Shangyu's permit is superseded:
+  go run ./client/permitctl $tls --server 127.0.0.1:7712 --token-file %[1]s/330110/clerk.token transfer \
+    --citizen-id 340104199003077311 --residence-address 浙江省杭州市余杭区测试路9号 - < credential.txt
+  go run ./client/permitctl $tls --server 127.0.0.1:7711 --token-file %[1]s/310107/clerk.token verify - < credential.txt
+
 Ctrl-C stops the nodes.
 `, dir)
 	<-ctx.Done()

@@ -32,7 +32,8 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestDemo runs the documented demo: a permit issued in Shangyu verifies
-// as VALID in Putuo once Putuo has fetched Shangyu's status list.
+// as VALID in Putuo once Putuo has fetched Shangyu's status list; after
+// the resident's transfer to Yuhang it is superseded, NOT VALID in Putuo.
 func TestDemo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,18 +84,32 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	putuo := dial("127.0.0.1:7711", "310107")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		v, err := putuo.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{
-			Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: issued.Credential.Text}})
-		if err != nil {
-			t.Fatal(err)
+	verifiedAs := func(want epermitv1.Verdict) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			v, err := putuo.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{
+				Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: issued.Credential.Text}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Verdict == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Putuo still answers %v", v)
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		if v.Verdict == epermitv1.Verdict_VERDICT_VALID {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Putuo still answers %v", v)
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
+	verifiedAs(epermitv1.Verdict_VERDICT_VALID)
+	moved, err := dial("127.0.0.1:7712", "330110").TransferPermit(context.Background(), &epermitv1.TransferPermitRequest{
+		RequestId: "demo-2", CredentialText: issued.Credential.Text, CitizenId: "340104199003077311",
+		ResidenceAddress: "浙江省杭州市余杭区测试路9号"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Permit.Status != epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE || len(moved.Permit.PriorResidence) != 1 {
+		t.Fatalf("transferred to Yuhang: %v", moved.Permit)
+	}
+	verifiedAs(epermitv1.Verdict_VERDICT_NOT_VALID)
 }

@@ -1,6 +1,8 @@
-// Package federation is what a node offers the other member nodes of the
-// Delta: its status list (FederationService.GetStatusList), kept in step
-// with the permits it issues.
+// Package federation is how a node meets the other member nodes of the
+// Delta: the FederationService it offers (its status list, kept in step
+// with the permits it issues, and the register's answers of permit.Service),
+// the connections to the other members (Peers) and the cache of their
+// status lists (Poller).
 package federation
 
 import (
@@ -41,8 +43,8 @@ var stateOf = map[epermitv1.PermitStatus]statuslist.State{
 const pageSize = 1000
 
 // NewStatus rebuilds the status list of division from the permits in st
-// and prepares its publication signed with key.
-func NewStatus(ctx context.Context, st store.Store, division string, key crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
+// and prepares its publication, signed with keyAt(the time of signing).
+func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(time.Time) crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
 	type entry struct {
 		index uint32
 		state statuslist.State
@@ -75,7 +77,7 @@ func NewStatus(ctx context.Context, st store.Store, division string, key crypto.
 			return nil, fmt.Errorf("status list: entry %d: %w", e.index, err)
 		}
 	}
-	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: list, Key: key, Issuer: division, Clock: clock})
+	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: list, KeyAt: keyAt, Issuer: division, Clock: clock})
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +104,26 @@ func (s *Status) Record(p *epermitv1.Permit) {
 	}
 }
 
-// Service implements epermitv1.FederationServiceServer.
+// Register is the side of FederationService that reads and changes the
+// node's permits; permit.Service implements it.
+type Register interface {
+	FindPermits(context.Context, *epermitv1.FindPermitsRequest) (*epermitv1.FindPermitsResponse, error)
+	GetPermitStatus(context.Context, *epermitv1.GetPermitStatusRequest) (*epermitv1.GetPermitStatusResponse, error)
+	GetResidenceHistory(context.Context, *epermitv1.GetResidenceHistoryRequest) (*epermitv1.GetResidenceHistoryResponse, error)
+	SupersedePermit(context.Context, *epermitv1.SupersedePermitRequest) (*epermitv1.SupersedePermitResponse, error)
+}
+
+// Publication is the signed list, or the signed not-modified answer for a
+// caller that holds version have (statuslist.Publisher.Fetch).
+func (s *Status) Publication(have uint64) (data []byte, notModified bool, err error) {
+	return s.pub.Fetch(have)
+}
+
+// Service implements epermitv1.FederationServiceServer: the status list
+// here, the rest by the permit register.
 type Service struct {
 	epermitv1.UnsafeFederationServiceServer
+	Register
 	status *Status
 	// applications takes in forwarded applications (forward.go); nil
 	// refuses them.
@@ -112,7 +131,7 @@ type Service struct {
 }
 
 // NewService returns the FederationService of a node.
-func NewService(s *Status) *Service { return &Service{status: s} }
+func NewService(s *Status, r Register) *Service { return &Service{status: s, Register: r} }
 
 // RegisterService registers svc on s.
 func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
@@ -121,7 +140,7 @@ func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
 
 // GetStatusList implements epermitv1.FederationServiceServer.
 func (s *Service) GetStatusList(_ context.Context, req *epermitv1.GetStatusListRequest) (*epermitv1.GetStatusListResponse, error) {
-	data, notModified, err := s.status.pub.Fetch(req.HaveVersion)
+	data, notModified, err := s.status.Publication(req.HaveVersion)
 	if err != nil {
 		s.status.log.Error("status list: publish", "err", err)
 		return nil, apierror.Internal()

@@ -25,7 +25,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/pki"
 	"github.com/yrd-epermit/epermit/server/account"
 	"github.com/yrd-epermit/epermit/server/application"
@@ -69,7 +68,9 @@ type Node struct {
 	cfg    Config
 	log    *slog.Logger
 	store  store.Store
-	signer *credential.Signer
+	clock  func() time.Time
+	keys   *issuerKeys
+	status *federation.Status
 	grpc   *grpc.Server
 	health *health.Server
 	lis    net.Listener
@@ -79,8 +80,12 @@ type Node struct {
 	// stops with stopWatch.
 	trust     *trust.Holder
 	stopWatch context.CancelFunc
-	// peers reaches the other members; nil without federation.
-	peers *federation.Peers
+	// peers reaches the other members; nil without federation. Then
+	// pending permits are settled in the background until watchCtx ends
+	// (stopWatch); settlerDone closes when that has stopped.
+	peers       *federation.Peers
+	watchCtx    context.Context
+	settlerDone chan struct{}
 	// stopForward stops the application forwarder, and forwarded is
 	// closed when it has stopped.
 	stopForward context.CancelFunc
@@ -116,13 +121,13 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	key, err := credential.LoadOrCreateKey(filepath.Join(cfg.Data, KeyFile))
+	holder, err := loadTrust(cfg.Trust, clock)
 	if err != nil {
-		return nil, fmt.Errorf("issuer key: %w", err)
+		return nil, err
 	}
-	signer, err := credential.NewSigner(key)
+	keys, err := loadIssuerKeys(cfg.Data, cfg.Division, holder)
 	if err != nil {
-		return nil, fmt.Errorf("issuer key: %w", err)
+		return nil, err
 	}
 	reasons, _ := cfg.cancelReasons()
 	st, err := bolt.Open(filepath.Join(cfg.Data, StoreFile), nil)
@@ -135,12 +140,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	status, err := federation.NewStatus(context.Background(), st, cfg.Division, key, clock, log)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	holder, err := loadTrust(cfg.Trust, clock)
+	status, err := federation.NewStatus(context.Background(), st, cfg.Division, keys.KeyAt, clock, log)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -150,12 +150,13 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, store: st, signer: signer, lis: lis, health: health.NewServer(), trust: holder}
+	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(), trust: holder}
 	n.stopWatch = func() {}
 	var poller *federation.Poller
 	if holder != nil {
 		var ctx context.Context
 		ctx, n.stopWatch = context.WithCancel(context.Background())
+		n.watchCtx = ctx
 		if cfg.Trust.ListFile != "" {
 			go holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log)
 		} else {
@@ -199,7 +200,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 	)...)
 	permitCfg := permit.Config{
 		Store:     st,
-		Signer:    signer,
+		Signer:    keys.first.signer,
+		Keys:      keys,
 		Division:  cfg.Division,
 		Authority: cfg.authority(),
 		Rules: permit.Rules{
@@ -215,6 +217,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	if poller != nil {
 		permitCfg.Statuses = poller
+		permitCfg.Peers = n.peers
 	}
 	permits := permit.New(permitCfg)
 	requirements, _ := cfg.Applications.requirements()
@@ -237,7 +240,16 @@ func New(cfg Config, opts Options) (*Node, error) {
 	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
-	federation.RegisterService(n.grpc, federation.NewService(status).WithApplications(apps))
+	federation.RegisterService(n.grpc, federation.NewService(status, permits).WithApplications(apps))
+	if n.peers != nil {
+		n.settlerDone = make(chan struct{})
+		go func() {
+			defer close(n.settlerDone)
+			if err := permits.RunSettler(n.watchCtx, cfg.Federation.StatusRefresh); err != nil {
+				log.Error("settling pending permits stopped", "err", err)
+			}
+		}()
+	}
 	n.forwarded = make(chan struct{})
 	var forwardCtx context.Context
 	forwardCtx, n.stopForward = context.WithCancel(context.Background())
@@ -263,11 +275,11 @@ func (n *Node) BootstrapTokenFile() string { return n.bootstrapped }
 func (n *Node) TLS() (on, mutual bool) { return n.cfg.TLS.Cert != "", n.cfg.TLS.ClientCA != "" }
 
 // KID is the key id of the node's issuer key.
-func (n *Node) KID() string { return n.signer.KID() }
+func (n *Node) KID() string { return n.keys.SignerAt(n.clock()).KID() }
 
 // Serve serves until Shutdown; it returns nil after a graceful stop.
 func (n *Node) Serve() error {
-	n.log.Info("serving", "addr", n.Addr().String(), "division", n.cfg.Division, "kid", n.signer.KID())
+	n.log.Info("serving", "addr", n.Addr().String(), "division", n.cfg.Division, "kid", n.KID())
 	if err := n.grpc.Serve(n.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}
@@ -278,6 +290,9 @@ func (n *Node) Serve() error {
 // ends (then cuts them off), and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopWatch()
+	if n.settlerDone != nil {
+		<-n.settlerDone // its writes finish before the store closes
+	}
 	n.stopForward()
 	n.health.Shutdown()
 	done := make(chan struct{})

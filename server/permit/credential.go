@@ -33,7 +33,7 @@ func (s *Service) claims(p *epermitv1.Permit) credential.Claims {
 			MaskedCitizenID:    citizenid.ID{Number: p.Holder.GetCitizenId()}.Mask(),
 			ResidenceStartDate: p.ResidenceStartDate,
 			ResidenceYears:     residenceYears(sch, day),
-			ResidenceMonths:    residenceMonths(sch, day),
+			ResidenceMonths:    residenceMonths(p, sch, day),
 			NextEndorsementDue: formatDate(sch.nextDue),
 			ValidUntil:         p.ValidUntil,
 			StatusIndex:        p.StatusIndex,
@@ -54,11 +54,12 @@ func expiry(sch schedule) time.Time {
 // credential signs the credential of a stored record.
 func (s *Service) credential(p *epermitv1.Permit) (*epermitv1.Credential, error) {
 	c := s.claims(p)
-	text, err := s.cfg.Signer.Sign(c)
+	signer := s.cfg.Keys.SignerAt(c.IssuedAt)
+	text, err := signer.Sign(c)
 	if err != nil {
 		return nil, s.internal("sign credential", err)
 	}
-	return &epermitv1.Credential{Text: text, Kid: s.cfg.Signer.KID(), ExpireTime: timestamppb.New(c.Expiry)}, nil
+	return &epermitv1.Credential{Text: text, Kid: signer.KID(), ExpireTime: timestamppb.New(c.Expiry)}, nil
 }
 
 // rawPublicKey returns the bytes verifiers use: Ed25519's 32 bytes, or the

@@ -102,7 +102,7 @@ func scheduleOf(p *epermitv1.Permit, r Rules) schedule {
 // hand or an overdue endorsement is SUSPENDED.
 func statusOn(p *epermitv1.Permit, s schedule, d time.Time) epermitv1.PermitStatus {
 	switch {
-	case store.IsFinal(p.Status):
+	case store.IsFinal(p.Status), p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING:
 		return p.Status
 	case !s.validUntil.IsZero() && d.After(s.validUntil):
 		return epermitv1.PermitStatus_PERMIT_STATUS_EXPIRED
@@ -121,13 +121,25 @@ func residenceYears(s schedule, d time.Time) int {
 	return fullYears(s.countStart, d)
 }
 
-// residenceMonths counts the full months of continuous residence in this
-// city on day d, like residenceYears.
-func residenceMonths(s schedule, d time.Time) int {
+// residenceMonths counts the full months of continuous residence across
+// member cities on day d: from the start of the prior periods that run on,
+// each without a gap of more than a day, into the residence here. Like
+// residenceYears, the count stops at an anniversary that was not endorsed.
+func residenceMonths(p *epermitv1.Permit, s schedule, d time.Time) int {
 	if d.After(s.nextDue) {
 		d = s.nextDue
 	}
-	return fullMonths(s.countStart, d)
+	start := s.countStart
+	for i := len(p.PriorResidence) - 1; i >= 0; i-- {
+		r := p.PriorResidence[i]
+		begin, err1 := parseDate(r.StartDate)
+		end, err2 := parseDate(r.EndDate)
+		if err1 != nil || err2 != nil || end.AddDate(0, 0, 1).Before(start) || !begin.Before(start) {
+			break
+		}
+		start = begin
+	}
+	return fullMonths(start, d)
 }
 
 // decorate returns a copy of a stored record with the computed fields filled
@@ -138,9 +150,21 @@ func decorate(stored *epermitv1.Permit, r Rules, t time.Time) *epermitv1.Permit 
 	d := today(t)
 	p.Status = statusOn(stored, s, d)
 	p.ResidenceYears = int32(residenceYears(s, d))
+	p.ResidenceMonths = int32(residenceMonths(stored, s, d))
+	if p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING {
+		p.PendingReason = pendingReason(stored)
+	}
 	if !store.IsFinal(stored.Status) {
 		p.NextEndorsementDue = formatDate(s.nextDue)
 		p.EndorsementWindowOpens = formatDate(s.windowOpens)
 	}
 	return p
+}
+
+// pendingReason says what a PENDING permit waits for.
+func pendingReason(p *epermitv1.Permit) string {
+	if p.TransferredFrom != "" && p.DeltaCheckPassed {
+		return "waiting for the old issuer to confirm the transfer of " + p.TransferredFrom
+	}
+	return "waiting for the other member cities to confirm that the citizen holds no other permit"
 }

@@ -124,7 +124,7 @@ func TestStatusAndSchedule(t *testing.T) {
 			if got := residenceYears(s, d); got != tt.wantYears {
 				t.Errorf("residence years = %d, want %d", got, tt.wantYears)
 			}
-			if got := residenceMonths(s, d); got != tt.wantMonths {
+			if got := residenceMonths(tt.permit, s, d); got != tt.wantMonths {
 				t.Errorf("residence months = %d, want %d", got, tt.wantMonths)
 			}
 		})
@@ -171,4 +171,39 @@ func suspendedByHand(p *epermitv1.Permit) *epermitv1.Permit {
 func withValidUntil(p *epermitv1.Permit, d string) *epermitv1.Permit {
 	p.ValidUntil = d
 	return p
+}
+
+// TestResidenceMonthsAcrossCities: prior periods count when they run on
+// into the residence here (a gap of one day at most); an earlier gap, or a
+// late endorsement that restarted the count here, cuts them off.
+func TestResidenceMonthsAcrossCities(t *testing.T) {
+	period := func(start, end string) *epermitv1.ResidencePeriod {
+		return &epermitv1.ResidencePeriod{Division: "330604", PermitId: "330604-X", StartDate: start, EndDate: end}
+	}
+	active := epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE
+	tests := []struct {
+		name   string
+		start  string
+		priors []*epermitv1.ResidencePeriod
+		want   int
+	}{
+		{"no prior periods", "2026-05-10", nil, 6},
+		{"one period that runs on", "2026-05-10", []*epermitv1.ResidencePeriod{period("2024-01-10", "2026-05-10")}, 34},
+		{"a one-day gap still runs on", "2026-05-10", []*epermitv1.ResidencePeriod{period("2024-01-10", "2026-05-09")}, 34},
+		{"two periods in a row", "2026-05-10", []*epermitv1.ResidencePeriod{
+			period("2023-01-10", "2024-01-10"), period("2024-01-10", "2026-05-10")}, 46},
+		{"a gap before the last period", "2026-05-10", []*epermitv1.ResidencePeriod{
+			period("2023-01-10", "2023-06-01"), period("2024-01-10", "2026-05-10")}, 34},
+		{"a gap before the residence here", "2026-05-10", []*epermitv1.ResidencePeriod{period("2024-01-10", "2026-03-01")}, 6},
+	}
+	on := mustDate("2026-11-28")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := record(tt.start, tt.start, active)
+			p.PriorResidence = tt.priors
+			if got := residenceMonths(p, scheduleOf(p, DefaultRules()), on); got != tt.want {
+				t.Fatalf("residence months = %d, want %d", got, tt.want)
+			}
+		})
+	}
 }

@@ -20,6 +20,7 @@ package permit
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"log/slog"
 	"time"
@@ -31,7 +32,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-epermit/epermit/credential"
-	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/validate"
@@ -46,8 +46,14 @@ import (
 type Config struct {
 	// Store holds the permits.
 	Store store.Store
-	// Signer signs credentials with this node's issuer key.
+	// Signer signs credentials with this node's issuer key (unless Keys
+	// is set).
 	Signer *credential.Signer
+	// Keys, when set, are the node's issuer keys as they rotate: each
+	// credential is signed with the key for its signing time, and the
+	// node's own credentials verify with any key it holds. Signer is then
+	// unused.
+	Keys Keys
 	// Division is the issuing division code of this node.
 	Division string
 	// Authority is the name of the issuing public-security bureau.
@@ -64,10 +70,21 @@ type Config struct {
 	// Trust, when set, holds the federation's trust list: credentials of
 	// other member divisions are verified with the keys it lists.
 	Trust *trust.Holder
+	// Peers, when set, reaches the other members: issuance then keeps one
+	// permit per citizen across the Delta, and residents can transfer.
+	Peers Peers
 	// Clock tells the time; time.Now when nil. Tests move it across deadlines.
 	Clock func() time.Time
 	// Logger receives causes hidden from callers; slog.Default when nil.
 	Logger *slog.Logger
+}
+
+// Keys are a node's issuer keys as they rotate (server/node).
+type Keys interface {
+	// SignerAt is the signer of credentials signed at t.
+	SignerAt(t time.Time) *credential.Signer
+	// Public is the public key with this kid, if the node holds it.
+	Public(kid string) (crypto.PublicKey, bool)
 }
 
 // StatusList is the node's status list as the service keeps it in step
@@ -93,7 +110,8 @@ type StatusSource interface {
 // Service implements epermitv1.PermitServiceServer.
 type Service struct {
 	epermitv1.UnsafePermitServiceServer
-	cfg Config
+	cfg     Config
+	settler settler
 }
 
 // New returns a Service for cfg.
@@ -103,6 +121,9 @@ func New(cfg Config) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Keys == nil {
+		cfg.Keys = oneKey{cfg.Signer}
 	}
 	return &Service{cfg: cfg}
 }
@@ -114,7 +135,6 @@ func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
 
 // IssuePermit implements epermitv1.PermitServiceServer.
 func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitRequest) (*epermitv1.IssuePermitResponse, error) {
-	committed := false
 	now := s.cfg.Clock()
 	day := today(now)
 	var v apierror.Violations
@@ -136,15 +156,44 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 		return nil, err
 	}
 	if r, err := s.replay(ctx, req.RequestId, req); r != nil || err != nil {
-		return s.issueResponse(r.GetPermit(), err)
+		if err != nil {
+			return nil, err
+		}
+		return s.issueResponse(s.settle(ctx, r.Permit))
 	}
+	p := s.newPermit(h, addr, day, now)
+	p.ResidenceStartDate = formatDate(start)
+	if s.federated() {
+		p.Status = epermitv1.PermitStatus_PERMIT_STATUS_PENDING
+		p, err := s.create(ctx, req, req.RequestId, p)
+		if err != nil {
+			return nil, err
+		}
+		return s.issueResponse(s.settle(ctx, p))
+	}
+	if s.cfg.Status != nil {
+		index, err := s.cfg.Status.Assign()
+		if err != nil {
+			return nil, s.internal("assign a status list entry", err)
+		}
+		p.StatusIndex = &index
+	}
+	created, err := s.create(ctx, req, req.RequestId, p)
+	if p.StatusIndex != nil && (err != nil || created.GetStatusIndex() != p.GetStatusIndex() || created.Id != p.Id) {
+		s.cfg.Status.Release(p.GetStatusIndex()) // not written, or a replay of another write
+	}
+	return s.issueResponse(created, err)
+}
+
+// newPermit is a new ACTIVE permit issued today, residing since today.
+func (s *Service) newPermit(h *epermitv1.Holder, addr string, day, now time.Time) *epermitv1.Permit {
 	p := &epermitv1.Permit{
 		Holder:             h,
 		ResidenceAddress:   addr,
 		IssuingDivision:    s.cfg.Division,
 		IssuingAuthority:   s.cfg.Authority,
 		IssueDate:          formatDate(day),
-		ResidenceStartDate: formatDate(start),
+		ResidenceStartDate: formatDate(day),
 		Status:             epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE,
 		Version:            1,
 		CreateTime:         timestamppb.New(now),
@@ -154,50 +203,19 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 	if y := s.cfg.Rules.CardValidityYears; y > 0 {
 		p.ValidUntil = formatDate(day.AddDate(y, 0, -1))
 	}
-	if s.cfg.Status != nil {
-		index, err := s.cfg.Status.Assign()
-		if err != nil {
-			return nil, s.internal("assign a status list entry", err)
-		}
-		p.StatusIndex = &index
-		defer func() {
-			if !committed {
-				s.cfg.Status.Release(index)
-			}
-		}()
-	}
-	for attempt := 0; ; attempt++ {
-		id, err := permitid.New(s.cfg.Division)
-		if err != nil {
-			return nil, s.internal("new permit id", err)
-		}
-		p.Id = id
-		err = s.cfg.Store.WritePermit(ctx, store.PermitWrite{
-			RequestID: req.RequestId, RequestHash: fingerprint(req), Permit: p,
-			Audit: auth.CallFrom(ctx).Entry(id),
-		})
-		if errors.Is(err, store.ErrConflict) && attempt < 3 {
-			continue // a random id collided; draw another
-		}
-		if errors.Is(err, store.ErrDuplicateRequest) {
-			r, err := s.replay(ctx, req.RequestId, req)
-			return s.issueResponse(r.GetPermit(), err)
-		}
-		if err != nil {
-			return nil, s.storeError("issue permit", err)
-		}
-		auth.CallFrom(ctx).Recorded()
-		committed = true
-		if s.cfg.Status != nil {
-			s.cfg.Status.Record(p)
-		}
-		return s.issueResponse(p, nil)
-	}
+	return p
 }
 
+// issueResponse answers with a new permit: with its credential once in
+// force, without while pending, and with the reason when it was withdrawn.
 func (s *Service) issueResponse(p *epermitv1.Permit, err error) (*epermitv1.IssuePermitResponse, error) {
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case isWithdrawn(p):
+		return nil, withdrawnError(p)
+	case p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING:
+		return &epermitv1.IssuePermitResponse{Permit: s.decorateAt(p, s.cfg.Clock())}, nil
 	}
 	c, err := s.credential(p)
 	if err != nil {
@@ -218,7 +236,7 @@ func (s *Service) GetPermit(ctx context.Context, req *epermitv1.GetPermitRequest
 		return nil, s.storeError("get permit", err, id)
 	}
 	resp := &epermitv1.GetPermitResponse{Permit: s.decorateAt(p, s.cfg.Clock())}
-	if !store.IsFinal(p.Status) {
+	if inForce(p) {
 		if resp.Credential, err = s.credential(p); err != nil {
 			return nil, err
 		}
@@ -357,15 +375,25 @@ func (s *Service) allowedReason(r epermitv1.CancelReason) bool {
 }
 
 func mustNotBeFinal(p *epermitv1.Permit) error {
-	if store.IsFinal(p.Status) {
+	switch {
+	case store.IsFinal(p.Status):
 		return apierror.FailedPrecondition("PERMIT_FINAL", p.Id, "the permit is "+statusWord(p.Status)+" and can no longer change")
+	case p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING:
+		return apierror.FailedPrecondition("PERMIT_PENDING", p.Id, "the permit is not in force yet: "+pendingReason(p))
 	}
 	return nil
 }
 
+// inForce reports whether a recorded permit has a credential: it is
+// neither final nor pending.
+func inForce(p *epermitv1.Permit) bool {
+	return !store.IsFinal(p.Status) && p.Status != epermitv1.PermitStatus_PERMIT_STATUS_PENDING
+}
+
 // GetIssuerKey implements epermitv1.PermitServiceServer.
 func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) (*epermitv1.GetIssuerKeyResponse, error) {
-	pub := s.cfg.Signer.Public()
+	signer := s.cfg.Keys.SignerAt(s.cfg.Clock())
+	pub := signer.Public()
 	pem, err := credential.MarshalPublicKeyPEM(pub)
 	if err != nil {
 		return nil, s.internal("marshal public key", err)
@@ -376,8 +404,8 @@ func (s *Service) GetIssuerKey(context.Context, *epermitv1.GetIssuerKeyRequest) 
 	}
 	return &epermitv1.GetIssuerKeyResponse{
 		Division:     s.cfg.Division,
-		Kid:          s.cfg.Signer.KID(),
-		Algorithm:    s.cfg.Signer.Algorithm(),
+		Kid:          signer.KID(),
+		Algorithm:    signer.Algorithm(),
 		PublicKey:    raw,
 		PublicKeyPem: string(pem),
 	}, nil
@@ -491,3 +519,15 @@ func (s *Service) internal(op string, err error) error {
 }
 
 func cloneProto[M proto.Message](m M) M { return proto.Clone(m).(M) }
+
+// oneKey is the Keys of a node with a single issuer key.
+type oneKey struct{ s *credential.Signer }
+
+func (k oneKey) SignerAt(time.Time) *credential.Signer { return k.s }
+
+func (k oneKey) Public(kid string) (crypto.PublicKey, bool) {
+	if kid != k.s.KID() {
+		return nil, false
+	}
+	return k.s.Public(), true
+}

@@ -66,7 +66,12 @@ func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1
 	now := s.cfg.Clock()
 	res := credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
 	if res.Claims != nil && res.Claims.Issuer != s.cfg.Division {
-		return s.verifyForeign(text, res.Claims.Issuer, now), nil
+		return s.verifyForeign(ctx, text, res.Claims.Issuer, now), nil
+	}
+	if s.listsOwnKeys() {
+		// The trust list decides for this node's keys as for any member's:
+		// a key removed from it (compromised) verifies nothing here either.
+		res = s.cfg.Trust.VerifyCredential(text, now)
 	}
 	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
 	for _, f := range res.Findings {
@@ -92,10 +97,9 @@ func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1
 }
 
 // verifyForeign checks a credential issued by another member division:
-// format, issuer key from the trust list, signature and time window. The
-// issuer's status list is not consulted yet, so an authentic credential
-// gets STATUS_UNKNOWN, never VALID.
-func (s *Service) verifyForeign(text, issuer string, now time.Time) *epermitv1.VerifyPermitResponse {
+// format, issuer key from the trust list, signature and time window, then
+// the permit's status (judgeForeignStatus).
+func (s *Service) verifyForeign(ctx context.Context, text, issuer string, now time.Time) *epermitv1.VerifyPermitResponse {
 	var res credential.Result
 	if s.cfg.Trust == nil {
 		res = credential.Verify(text, credential.KeyResolverFunc(s.issuerKey), now)
@@ -116,7 +120,7 @@ func (s *Service) verifyForeign(text, issuer string, now time.Time) *epermitv1.V
 		resp.Permit = summaryOfClaims(res.Claims)
 	}
 	if res.Valid() {
-		s.judgeForeignStatus(resp, issuer, res.Claims.Permit.StatusIndex, now)
+		s.judgeForeignStatus(ctx, resp, issuer, res.Claims.PermitID, res.Claims.Permit.StatusIndex, now)
 	}
 	return resp
 }
@@ -124,10 +128,14 @@ func (s *Service) verifyForeign(text, issuer string, now time.Time) *epermitv1.V
 // judgeForeignStatus sets the verdict of an authentic foreign credential
 // from the issuer's cached status list. A fresh list decides; a list older
 // than the maximum age still decides for final states (they never change
-// back), and otherwise the answer is STATUS_UNKNOWN with the list's age.
-// Nothing but a fresh "valid" entry gives VALID.
-func (s *Service) judgeForeignStatus(resp *epermitv1.VerifyPermitResponse, issuer string, index *uint32, now time.Time) {
+// back). When the list held here cannot decide, the issuer is asked live;
+// when it does not answer, the verdict is STATUS_UNKNOWN with the list's
+// age. Nothing but a fresh "valid" entry or a live ACTIVE gives VALID.
+func (s *Service) judgeForeignStatus(ctx context.Context, resp *epermitv1.VerifyPermitResponse, issuer, permitID string, index *uint32, now time.Time) {
 	unknown := func(detail string) {
+		if s.liveStatus(ctx, resp, issuer, permitID) {
+			return
+		}
 		resp.Verdict = epermitv1.Verdict_VERDICT_STATUS_UNKNOWN
 		resp.Findings = append(resp.Findings, &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS, Detail: detail})
 	}
@@ -136,7 +144,7 @@ func (s *Service) judgeForeignStatus(resp *epermitv1.VerifyPermitResponse, issue
 		unknown("the credential is authentic, but this node reads no status lists of other members; ask " + issuer)
 		return
 	case index == nil:
-		unknown("the credential is authentic, but names no status list entry; ask " + issuer)
+		unknown("the credential is authentic, but names no status list entry, and " + issuer + " did not answer a live query")
 		return
 	}
 	state, age, fresh := s.cfg.Statuses.Status(issuer, *index, now, s.cfg.StatusMaxAge)
@@ -144,11 +152,12 @@ func (s *Service) judgeForeignStatus(resp *epermitv1.VerifyPermitResponse, issue
 	f := &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS}
 	switch {
 	case !state.Known() || state == statuslist.Unused:
-		unknown("the status list of " + issuer + " held here does not know this permit (list age " + ageText + ")")
+		unknown("the status list of " + issuer + " held here does not know this permit (list age " + ageText +
+			"), and " + issuer + " did not answer a live query")
 		return
 	case !fresh && !state.Final():
-		unknown(fmt.Sprintf("the status list of %s held here is %s old, beyond the %s allowed; it last said %s",
-			issuer, ageText, s.cfg.StatusMaxAge, state))
+		unknown(fmt.Sprintf("the status list of %s held here is %s old, beyond the %s allowed; it last said %s, and %s did not answer a live query",
+			issuer, ageText, s.cfg.StatusMaxAge, state, issuer))
 		return
 	case state == statuslist.Valid:
 		resp.Verdict = epermitv1.Verdict_VERDICT_VALID
@@ -160,6 +169,37 @@ func (s *Service) judgeForeignStatus(resp *epermitv1.VerifyPermitResponse, issue
 		f.Detail = fmt.Sprintf("%s by the status list of %s, as of %s ago", state, issuer, ageText)
 	}
 	resp.Findings = append(resp.Findings, f)
+}
+
+// liveTimeout bounds the live status query of a verification: a verifier
+// whose issuer is down answers from its cache rather than wait.
+const liveTimeout = time.Second
+
+// liveStatus asks the issuer for the permit's status now and, when it
+// answers, sets the verdict from that answer and reports true.
+func (s *Service) liveStatus(ctx context.Context, resp *epermitv1.VerifyPermitResponse, issuer, permitID string) bool {
+	if !s.federated() {
+		return false
+	}
+	c, err := s.cfg.Peers.Client(issuer)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveTimeout)
+	defer cancel()
+	live, err := c.GetPermitStatus(ctx, &epermitv1.GetPermitStatusRequest{PermitId: permitID})
+	if err != nil {
+		s.cfg.Logger.Info("live status query", "issuer", issuer, "permit", permitID, "err", err)
+		return false
+	}
+	resp.Status = live.Status
+	f := &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS, Detail: "live answer from " + issuer + ": " + live.Detail}
+	if live.Status == epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE {
+		resp.Verdict = epermitv1.Verdict_VERDICT_VALID
+		f.Passed = true
+	}
+	resp.Findings = append(resp.Findings, f)
+	return true
 }
 
 // foreignStatus maps a status-list state to the permit status reported.
@@ -219,20 +259,36 @@ func statusDetail(p *epermitv1.Permit, sch schedule, st epermitv1.PermitStatus) 
 		}
 		return "the permit is suspended: the endorsement due " + formatDate(sch.nextDue) + " was not made"
 	case epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED:
-		return "the permit was superseded by a permit of another member city"
+		return "the permit was superseded by permit " + p.SupersededBy + " of another member city"
+	case epermitv1.PermitStatus_PERMIT_STATUS_PENDING:
+		return "the permit is not in force yet: " + pendingReason(p)
 	}
 	c := p.Cancellation
 	return fmt.Sprintf("the permit was %s on %s (%s)", statusWord(st),
 		formatDate(today(c.GetTime().AsTime())), reasonWord(c.GetReason()))
 }
 
-// issuerKey resolves this node's own key; other members' keys arrive with
+// listsOwnKeys reports whether the current trust list names this node's
+// division, so that it decides which of the node's own keys are valid.
+func (s *Service) listsOwnKeys() bool {
+	if s.cfg.Trust == nil {
+		return false
+	}
+	l := s.cfg.Trust.Current()
+	if l == nil {
+		return false
+	}
+	_, ok := l.Member(s.cfg.Division)
+	return ok
+}
+
+// issuerKey resolves this node's own keys; other members' keys arrive with
 // the trust list.
 func (s *Service) issuerKey(issuer, kid string) (crypto.PublicKey, bool) {
-	if issuer != s.cfg.Division || kid != s.cfg.Signer.KID() {
+	if issuer != s.cfg.Division {
 		return nil, false
 	}
-	return s.cfg.Signer.Public(), true
+	return s.cfg.Keys.Public(kid)
 }
 
 var checkOf = map[credential.Check]epermitv1.Check{
@@ -250,6 +306,7 @@ func summaryOfClaims(c *credential.Claims) *epermitv1.PermitSummary {
 		IssuingDivision:    c.Issuer,
 		ResidenceStartDate: c.Permit.ResidenceStartDate,
 		ResidenceYears:     int32(c.Permit.ResidenceYears),
+		ResidenceMonths:    int32(c.Permit.ResidenceMonths),
 		NextEndorsementDue: c.Permit.NextEndorsementDue,
 		ExpireTime:         timestamppb.New(c.Expiry),
 	}
@@ -264,6 +321,7 @@ func (s *Service) summaryOfRecord(p *epermitv1.Permit, now time.Time) *epermitv1
 		IssuingDivision:    p.IssuingDivision,
 		ResidenceStartDate: p.ResidenceStartDate,
 		ResidenceYears:     int32(residenceYears(sch, today(now))),
+		ResidenceMonths:    int32(residenceMonths(p, sch, today(now))),
 		NextEndorsementDue: formatDate(sch.nextDue),
 		ExpireTime:         timestamppb.New(expiry(sch)),
 	}

@@ -1,11 +1,15 @@
 // Command permitd runs one member division's electronic residence permit
 // node. With no flags it serves division 330604 (Shangyu) on 127.0.0.1:7700
 // with its data in ./data; permitd -help lists the settings.
+//
+// permitd new-issuer-key [-data DIR] makes the next issuer key for a key
+// rotation (docs/trust.md).
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,6 +25,9 @@ import (
 const drainTimeout = 20 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "new-issuer-key" {
+		os.Exit(newIssuerKey(os.Args[2:]))
+	}
 	cfg, err := node.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
 		return
@@ -74,4 +81,39 @@ func main() {
 		fmt.Fprintln(os.Stderr, "permitd:", err)
 		os.Exit(1)
 	}
+}
+
+// newIssuerKey runs permitd new-issuer-key and returns the exit status.
+func newIssuerKey(args []string) int {
+	fs := flag.NewFlagSet("permitd new-issuer-key", flag.ContinueOnError)
+	data := fs.String("data", node.DefaultConfig().Data, "the node's data `folder`")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: permitd new-issuer-key [-data DIR]
+
+Makes the node's next issuer key for a rotation, as issuer-<kid>.key in the
+data folder, and writes its public key beside it as issuer-<kid>.pem for the
+registry. The node loads its keys at start, so restart it afterwards; it
+keeps signing with its current key until a trust list it has loaded names
+the new key as valid (permitctl trust rotate, with a not-before in the
+future), and from then on signs with the new key, with no further restart.`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "permitd new-issuer-key: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	kid, pem, err := node.NewIssuerKey(*data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "permitd new-issuer-key:", err)
+		return 1
+	}
+	fmt.Printf("new issuer key %s; its public key is in %s\n", kid, pem)
+	fmt.Printf("next: permitctl trust rotate DIVISION --issuer-key %s --not-before WHEN, sign and publish the list, restart permitd\n", pem)
+	return 0
 }

@@ -120,6 +120,480 @@ func (x *GetStatusListResponse) GetNotModified() bool {
 	return false
 }
 
+type FindPermitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CitizenId     string                 `protobuf:"bytes,1,opt,name=citizen_id,json=citizenId,proto3" json:"citizen_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindPermitsRequest) Reset() {
+	*x = FindPermitsRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindPermitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindPermitsRequest) ProtoMessage() {}
+
+func (x *FindPermitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindPermitsRequest.ProtoReflect.Descriptor instead.
+func (*FindPermitsRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FindPermitsRequest) GetCitizenId() string {
+	if x != nil {
+		return x.CitizenId
+	}
+	return ""
+}
+
+type FindPermitsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The citizen's permits here that are not final.
+	Permits       []*PermitRef `protobuf:"bytes,1,rep,name=permits,proto3" json:"permits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FindPermitsResponse) Reset() {
+	*x = FindPermitsResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FindPermitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FindPermitsResponse) ProtoMessage() {}
+
+func (x *FindPermitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FindPermitsResponse.ProtoReflect.Descriptor instead.
+func (*FindPermitsResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FindPermitsResponse) GetPermits() []*PermitRef {
+	if x != nil {
+		return x.Permits
+	}
+	return nil
+}
+
+// PermitRef names a permit and its recorded state, without personal data.
+type PermitRef struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PermitId string                 `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	// PENDING, ACTIVE or SUSPENDED as recorded (an overdue endorsement does
+	// not change the record).
+	Status PermitStatus `protobuf:"varint,2,opt,name=status,proto3,enum=epermit.v1.PermitStatus" json:"status,omitempty"`
+	// For a PENDING permit issued on a transfer: the permit it replaces.
+	TransferredFrom string `protobuf:"bytes,3,opt,name=transferred_from,json=transferredFrom,proto3" json:"transferred_from,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PermitRef) Reset() {
+	*x = PermitRef{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PermitRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PermitRef) ProtoMessage() {}
+
+func (x *PermitRef) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PermitRef.ProtoReflect.Descriptor instead.
+func (*PermitRef) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PermitRef) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+func (x *PermitRef) GetStatus() PermitStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PermitStatus_PERMIT_STATUS_UNSPECIFIED
+}
+
+func (x *PermitRef) GetTransferredFrom() string {
+	if x != nil {
+		return x.TransferredFrom
+	}
+	return ""
+}
+
+type GetPermitStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PermitId      string                 `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPermitStatusRequest) Reset() {
+	*x = GetPermitStatusRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPermitStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPermitStatusRequest) ProtoMessage() {}
+
+func (x *GetPermitStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPermitStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetPermitStatusRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetPermitStatusRequest) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+type GetPermitStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The status as of now.
+	Status PermitStatus `protobuf:"varint,1,opt,name=status,proto3,enum=epermit.v1.PermitStatus" json:"status,omitempty"`
+	// Why, in a sentence.
+	Detail        string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPermitStatusResponse) Reset() {
+	*x = GetPermitStatusResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPermitStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPermitStatusResponse) ProtoMessage() {}
+
+func (x *GetPermitStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPermitStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetPermitStatusResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetPermitStatusResponse) GetStatus() PermitStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PermitStatus_PERMIT_STATUS_UNSPECIFIED
+}
+
+func (x *GetPermitStatusResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type GetResidenceHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PermitId      string                 `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	CitizenId     string                 `protobuf:"bytes,2,opt,name=citizen_id,json=citizenId,proto3" json:"citizen_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResidenceHistoryRequest) Reset() {
+	*x = GetResidenceHistoryRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResidenceHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResidenceHistoryRequest) ProtoMessage() {}
+
+func (x *GetResidenceHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResidenceHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetResidenceHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetResidenceHistoryRequest) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+func (x *GetResidenceHistoryRequest) GetCitizenId() string {
+	if x != nil {
+		return x.CitizenId
+	}
+	return ""
+}
+
+type GetResidenceHistoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The holder as the issuer recorded them.
+	Holder *Holder `protobuf:"bytes,1,opt,name=holder,proto3" json:"holder,omitempty"`
+	// The permit's status as of now.
+	Status PermitStatus `protobuf:"varint,2,opt,name=status,proto3,enum=epermit.v1.PermitStatus" json:"status,omitempty"`
+	// The residence periods recognised so far, oldest first: those the
+	// permit recorded from earlier cities, then this city's own, which ends
+	// today.
+	Periods       []*ResidencePeriod `protobuf:"bytes,3,rep,name=periods,proto3" json:"periods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResidenceHistoryResponse) Reset() {
+	*x = GetResidenceHistoryResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResidenceHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResidenceHistoryResponse) ProtoMessage() {}
+
+func (x *GetResidenceHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResidenceHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetResidenceHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetResidenceHistoryResponse) GetHolder() *Holder {
+	if x != nil {
+		return x.Holder
+	}
+	return nil
+}
+
+func (x *GetResidenceHistoryResponse) GetStatus() PermitStatus {
+	if x != nil {
+		return x.Status
+	}
+	return PermitStatus_PERMIT_STATUS_UNSPECIFIED
+}
+
+func (x *GetResidenceHistoryResponse) GetPeriods() []*ResidencePeriod {
+	if x != nil {
+		return x.Periods
+	}
+	return nil
+}
+
+type SupersedePermitRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PermitId  string                 `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
+	CitizenId string                 `protobuf:"bytes,2,opt,name=citizen_id,json=citizenId,proto3" json:"citizen_id,omitempty"`
+	// The caller's new permit; its division must be the caller's.
+	SuccessorPermitId string `protobuf:"bytes,3,opt,name=successor_permit_id,json=successorPermitId,proto3" json:"successor_permit_id,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SupersedePermitRequest) Reset() {
+	*x = SupersedePermitRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupersedePermitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupersedePermitRequest) ProtoMessage() {}
+
+func (x *SupersedePermitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupersedePermitRequest.ProtoReflect.Descriptor instead.
+func (*SupersedePermitRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SupersedePermitRequest) GetPermitId() string {
+	if x != nil {
+		return x.PermitId
+	}
+	return ""
+}
+
+func (x *SupersedePermitRequest) GetCitizenId() string {
+	if x != nil {
+		return x.CitizenId
+	}
+	return ""
+}
+
+func (x *SupersedePermitRequest) GetSuccessorPermitId() string {
+	if x != nil {
+		return x.SuccessorPermitId
+	}
+	return ""
+}
+
+type SupersedePermitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The permit as superseded.
+	Permit        *PermitRef `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupersedePermitResponse) Reset() {
+	*x = SupersedePermitResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupersedePermitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupersedePermitResponse) ProtoMessage() {}
+
+func (x *SupersedePermitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupersedePermitResponse.ProtoReflect.Descriptor instead.
+func (*SupersedePermitResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SupersedePermitResponse) GetPermit() *PermitRef {
+	if x != nil {
+		return x.Permit
+	}
+	return nil
+}
+
 type ForwardApplicationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The application as the calling member accepted it on this node's
@@ -133,7 +607,7 @@ type ForwardApplicationRequest struct {
 
 func (x *ForwardApplicationRequest) Reset() {
 	*x = ForwardApplicationRequest{}
-	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	mi := &file_epermit_v1_federation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +619,7 @@ func (x *ForwardApplicationRequest) String() string {
 func (*ForwardApplicationRequest) ProtoMessage() {}
 
 func (x *ForwardApplicationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_federation_proto_msgTypes[2]
+	mi := &file_epermit_v1_federation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +632,7 @@ func (x *ForwardApplicationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplicationRequest.ProtoReflect.Descriptor instead.
 func (*ForwardApplicationRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{2}
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ForwardApplicationRequest) GetApplication() *Application {
@@ -180,7 +654,7 @@ type ForwardApplicationResponse struct {
 
 func (x *ForwardApplicationResponse) Reset() {
 	*x = ForwardApplicationResponse{}
-	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	mi := &file_epermit_v1_federation_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +666,7 @@ func (x *ForwardApplicationResponse) String() string {
 func (*ForwardApplicationResponse) ProtoMessage() {}
 
 func (x *ForwardApplicationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_federation_proto_msgTypes[3]
+	mi := &file_epermit_v1_federation_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +679,7 @@ func (x *ForwardApplicationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardApplicationResponse.ProtoReflect.Descriptor instead.
 func (*ForwardApplicationResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{3}
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ForwardApplicationResponse) GetApplicationId() string {
@@ -227,19 +701,52 @@ var File_epermit_v1_federation_proto protoreflect.FileDescriptor
 const file_epermit_v1_federation_proto_rawDesc = "" +
 	"\n" +
 	"\x1bepermit/v1/federation.proto\x12\n" +
-	"epermit.v1\x1a\x1cepermit/v1/application.proto\"9\n" +
+	"epermit.v1\x1a\x1cepermit/v1/application.proto\x1a\x17epermit/v1/permit.proto\"9\n" +
 	"\x14GetStatusListRequest\x12!\n" +
 	"\fhave_version\x18\x01 \x01(\x04R\vhaveVersion\"N\n" +
 	"\x15GetStatusListResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12!\n" +
-	"\fnot_modified\x18\x02 \x01(\bR\vnotModified\"V\n" +
+	"\fnot_modified\x18\x02 \x01(\bR\vnotModified\"3\n" +
+	"\x12FindPermitsRequest\x12\x1d\n" +
+	"\n" +
+	"citizen_id\x18\x01 \x01(\tR\tcitizenId\"F\n" +
+	"\x13FindPermitsResponse\x12/\n" +
+	"\apermits\x18\x01 \x03(\v2\x15.epermit.v1.PermitRefR\apermits\"\x85\x01\n" +
+	"\tPermitRef\x12\x1b\n" +
+	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\x120\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x18.epermit.v1.PermitStatusR\x06status\x12)\n" +
+	"\x10transferred_from\x18\x03 \x01(\tR\x0ftransferredFrom\"5\n" +
+	"\x16GetPermitStatusRequest\x12\x1b\n" +
+	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\"c\n" +
+	"\x17GetPermitStatusResponse\x120\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x18.epermit.v1.PermitStatusR\x06status\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"X\n" +
+	"\x1aGetResidenceHistoryRequest\x12\x1b\n" +
+	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\x12\x1d\n" +
+	"\n" +
+	"citizen_id\x18\x02 \x01(\tR\tcitizenId\"\xb2\x01\n" +
+	"\x1bGetResidenceHistoryResponse\x12*\n" +
+	"\x06holder\x18\x01 \x01(\v2\x12.epermit.v1.HolderR\x06holder\x120\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x18.epermit.v1.PermitStatusR\x06status\x125\n" +
+	"\aperiods\x18\x03 \x03(\v2\x1b.epermit.v1.ResidencePeriodR\aperiods\"\x84\x01\n" +
+	"\x16SupersedePermitRequest\x12\x1b\n" +
+	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\x12\x1d\n" +
+	"\n" +
+	"citizen_id\x18\x02 \x01(\tR\tcitizenId\x12.\n" +
+	"\x13successor_permit_id\x18\x03 \x01(\tR\x11successorPermitId\"H\n" +
+	"\x17SupersedePermitResponse\x12-\n" +
+	"\x06permit\x18\x01 \x01(\v2\x15.epermit.v1.PermitRefR\x06permit\"V\n" +
 	"\x19ForwardApplicationRequest\x129\n" +
 	"\vapplication\x18\x01 \x01(\v2\x17.epermit.v1.ApplicationR\vapplication\"w\n" +
 	"\x1aForwardApplicationResponse\x12%\n" +
 	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x122\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x1c.epermit.v1.ApplicationStateR\x05state2\xce\x01\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.epermit.v1.ApplicationStateR\x05state2\xbe\x04\n" +
 	"\x11FederationService\x12T\n" +
-	"\rGetStatusList\x12 .epermit.v1.GetStatusListRequest\x1a!.epermit.v1.GetStatusListResponse\x12c\n" +
+	"\rGetStatusList\x12 .epermit.v1.GetStatusListRequest\x1a!.epermit.v1.GetStatusListResponse\x12N\n" +
+	"\vFindPermits\x12\x1e.epermit.v1.FindPermitsRequest\x1a\x1f.epermit.v1.FindPermitsResponse\x12Z\n" +
+	"\x0fGetPermitStatus\x12\".epermit.v1.GetPermitStatusRequest\x1a#.epermit.v1.GetPermitStatusResponse\x12f\n" +
+	"\x13GetResidenceHistory\x12&.epermit.v1.GetResidenceHistoryRequest\x1a'.epermit.v1.GetResidenceHistoryResponse\x12Z\n" +
+	"\x0fSupersedePermit\x12\".epermit.v1.SupersedePermitRequest\x1a#.epermit.v1.SupersedePermitResponse\x12c\n" +
 	"\x12ForwardApplication\x12%.epermit.v1.ForwardApplicationRequest\x1a&.epermit.v1.ForwardApplicationResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
 
 var (
@@ -254,27 +761,54 @@ func file_epermit_v1_federation_proto_rawDescGZIP() []byte {
 	return file_epermit_v1_federation_proto_rawDescData
 }
 
-var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_epermit_v1_federation_proto_goTypes = []any{
-	(*GetStatusListRequest)(nil),       // 0: epermit.v1.GetStatusListRequest
-	(*GetStatusListResponse)(nil),      // 1: epermit.v1.GetStatusListResponse
-	(*ForwardApplicationRequest)(nil),  // 2: epermit.v1.ForwardApplicationRequest
-	(*ForwardApplicationResponse)(nil), // 3: epermit.v1.ForwardApplicationResponse
-	(*Application)(nil),                // 4: epermit.v1.Application
-	(ApplicationState)(0),              // 5: epermit.v1.ApplicationState
+	(*GetStatusListRequest)(nil),        // 0: epermit.v1.GetStatusListRequest
+	(*GetStatusListResponse)(nil),       // 1: epermit.v1.GetStatusListResponse
+	(*FindPermitsRequest)(nil),          // 2: epermit.v1.FindPermitsRequest
+	(*FindPermitsResponse)(nil),         // 3: epermit.v1.FindPermitsResponse
+	(*PermitRef)(nil),                   // 4: epermit.v1.PermitRef
+	(*GetPermitStatusRequest)(nil),      // 5: epermit.v1.GetPermitStatusRequest
+	(*GetPermitStatusResponse)(nil),     // 6: epermit.v1.GetPermitStatusResponse
+	(*GetResidenceHistoryRequest)(nil),  // 7: epermit.v1.GetResidenceHistoryRequest
+	(*GetResidenceHistoryResponse)(nil), // 8: epermit.v1.GetResidenceHistoryResponse
+	(*SupersedePermitRequest)(nil),      // 9: epermit.v1.SupersedePermitRequest
+	(*SupersedePermitResponse)(nil),     // 10: epermit.v1.SupersedePermitResponse
+	(*ForwardApplicationRequest)(nil),   // 11: epermit.v1.ForwardApplicationRequest
+	(*ForwardApplicationResponse)(nil),  // 12: epermit.v1.ForwardApplicationResponse
+	(PermitStatus)(0),                   // 13: epermit.v1.PermitStatus
+	(*Holder)(nil),                      // 14: epermit.v1.Holder
+	(*ResidencePeriod)(nil),             // 15: epermit.v1.ResidencePeriod
+	(*Application)(nil),                 // 16: epermit.v1.Application
+	(ApplicationState)(0),               // 17: epermit.v1.ApplicationState
 }
 var file_epermit_v1_federation_proto_depIdxs = []int32{
-	4, // 0: epermit.v1.ForwardApplicationRequest.application:type_name -> epermit.v1.Application
-	5, // 1: epermit.v1.ForwardApplicationResponse.state:type_name -> epermit.v1.ApplicationState
-	0, // 2: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
-	2, // 3: epermit.v1.FederationService.ForwardApplication:input_type -> epermit.v1.ForwardApplicationRequest
-	1, // 4: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
-	3, // 5: epermit.v1.FederationService.ForwardApplication:output_type -> epermit.v1.ForwardApplicationResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4,  // 0: epermit.v1.FindPermitsResponse.permits:type_name -> epermit.v1.PermitRef
+	13, // 1: epermit.v1.PermitRef.status:type_name -> epermit.v1.PermitStatus
+	13, // 2: epermit.v1.GetPermitStatusResponse.status:type_name -> epermit.v1.PermitStatus
+	14, // 3: epermit.v1.GetResidenceHistoryResponse.holder:type_name -> epermit.v1.Holder
+	13, // 4: epermit.v1.GetResidenceHistoryResponse.status:type_name -> epermit.v1.PermitStatus
+	15, // 5: epermit.v1.GetResidenceHistoryResponse.periods:type_name -> epermit.v1.ResidencePeriod
+	4,  // 6: epermit.v1.SupersedePermitResponse.permit:type_name -> epermit.v1.PermitRef
+	16, // 7: epermit.v1.ForwardApplicationRequest.application:type_name -> epermit.v1.Application
+	17, // 8: epermit.v1.ForwardApplicationResponse.state:type_name -> epermit.v1.ApplicationState
+	0,  // 9: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
+	2,  // 10: epermit.v1.FederationService.FindPermits:input_type -> epermit.v1.FindPermitsRequest
+	5,  // 11: epermit.v1.FederationService.GetPermitStatus:input_type -> epermit.v1.GetPermitStatusRequest
+	7,  // 12: epermit.v1.FederationService.GetResidenceHistory:input_type -> epermit.v1.GetResidenceHistoryRequest
+	9,  // 13: epermit.v1.FederationService.SupersedePermit:input_type -> epermit.v1.SupersedePermitRequest
+	11, // 14: epermit.v1.FederationService.ForwardApplication:input_type -> epermit.v1.ForwardApplicationRequest
+	1,  // 15: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
+	3,  // 16: epermit.v1.FederationService.FindPermits:output_type -> epermit.v1.FindPermitsResponse
+	6,  // 17: epermit.v1.FederationService.GetPermitStatus:output_type -> epermit.v1.GetPermitStatusResponse
+	8,  // 18: epermit.v1.FederationService.GetResidenceHistory:output_type -> epermit.v1.GetResidenceHistoryResponse
+	10, // 19: epermit.v1.FederationService.SupersedePermit:output_type -> epermit.v1.SupersedePermitResponse
+	12, // 20: epermit.v1.FederationService.ForwardApplication:output_type -> epermit.v1.ForwardApplicationResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_federation_proto_init() }
@@ -283,13 +817,14 @@ func file_epermit_v1_federation_proto_init() {
 		return
 	}
 	file_epermit_v1_application_proto_init()
+	file_epermit_v1_permit_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_federation_proto_rawDesc), len(file_epermit_v1_federation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FederationService_GetStatusList_FullMethodName      = "/epermit.v1.FederationService/GetStatusList"
-	FederationService_ForwardApplication_FullMethodName = "/epermit.v1.FederationService/ForwardApplication"
+	FederationService_GetStatusList_FullMethodName       = "/epermit.v1.FederationService/GetStatusList"
+	FederationService_FindPermits_FullMethodName         = "/epermit.v1.FederationService/FindPermits"
+	FederationService_GetPermitStatus_FullMethodName     = "/epermit.v1.FederationService/GetPermitStatus"
+	FederationService_GetResidenceHistory_FullMethodName = "/epermit.v1.FederationService/GetResidenceHistory"
+	FederationService_SupersedePermit_FullMethodName     = "/epermit.v1.FederationService/SupersedePermit"
+	FederationService_ForwardApplication_FullMethodName  = "/epermit.v1.FederationService/ForwardApplication"
 )
 
 // FederationServiceClient is the client API for FederationService service.
@@ -34,6 +38,22 @@ type FederationServiceClient interface {
 	// or a small signed "not modified" answer when the caller already holds
 	// the current version.
 	GetStatusList(ctx context.Context, in *GetStatusListRequest, opts ...grpc.CallOption) (*GetStatusListResponse, error)
+	// FindPermits lists this node's permits of a citizen that are not final
+	// (PENDING, ACTIVE or SUSPENDED): the lookup that keeps one permit per
+	// citizen across the Delta. Personal data: the caller states a purpose.
+	FindPermits(ctx context.Context, in *FindPermitsRequest, opts ...grpc.CallOption) (*FindPermitsResponse, error)
+	// GetPermitStatus is the live status of one permit of this node, for a
+	// verifier that holds no fresh status list.
+	GetPermitStatus(ctx context.Context, in *GetPermitStatusRequest, opts ...grpc.CallOption) (*GetPermitStatusResponse, error)
+	// GetResidenceHistory returns a holder's recognised residence history, for
+	// a transfer to the caller's city. Both the permit id and the citizen id
+	// must match. Personal data: the caller states a purpose.
+	GetResidenceHistory(ctx context.Context, in *GetResidenceHistoryRequest, opts ...grpc.CallOption) (*GetResidenceHistoryResponse, error)
+	// SupersedePermit marks a permit of this node SUPERSEDED by the caller's
+	// new permit: the single point where a transfer takes effect. It is
+	// idempotent for the same successor; FAILED_PRECONDITION when the permit
+	// is final or not active, or was superseded by another permit.
+	SupersedePermit(ctx context.Context, in *SupersedePermitRequest, opts ...grpc.CallOption) (*SupersedePermitResponse, error)
 	// ForwardApplication hands over an application that the calling member
 	// accepted on this node's behalf (异地代收). This node stores it with
 	// channel REMOTE and the caller as accepting division. Idempotent by the
@@ -54,6 +74,46 @@ func (c *federationServiceClient) GetStatusList(ctx context.Context, in *GetStat
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetStatusListResponse)
 	err := c.cc.Invoke(ctx, FederationService_GetStatusList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationServiceClient) FindPermits(ctx context.Context, in *FindPermitsRequest, opts ...grpc.CallOption) (*FindPermitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindPermitsResponse)
+	err := c.cc.Invoke(ctx, FederationService_FindPermits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationServiceClient) GetPermitStatus(ctx context.Context, in *GetPermitStatusRequest, opts ...grpc.CallOption) (*GetPermitStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPermitStatusResponse)
+	err := c.cc.Invoke(ctx, FederationService_GetPermitStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationServiceClient) GetResidenceHistory(ctx context.Context, in *GetResidenceHistoryRequest, opts ...grpc.CallOption) (*GetResidenceHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetResidenceHistoryResponse)
+	err := c.cc.Invoke(ctx, FederationService_GetResidenceHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *federationServiceClient) SupersedePermit(ctx context.Context, in *SupersedePermitRequest, opts ...grpc.CallOption) (*SupersedePermitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SupersedePermitResponse)
+	err := c.cc.Invoke(ctx, FederationService_SupersedePermit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -81,6 +141,22 @@ type FederationServiceServer interface {
 	// or a small signed "not modified" answer when the caller already holds
 	// the current version.
 	GetStatusList(context.Context, *GetStatusListRequest) (*GetStatusListResponse, error)
+	// FindPermits lists this node's permits of a citizen that are not final
+	// (PENDING, ACTIVE or SUSPENDED): the lookup that keeps one permit per
+	// citizen across the Delta. Personal data: the caller states a purpose.
+	FindPermits(context.Context, *FindPermitsRequest) (*FindPermitsResponse, error)
+	// GetPermitStatus is the live status of one permit of this node, for a
+	// verifier that holds no fresh status list.
+	GetPermitStatus(context.Context, *GetPermitStatusRequest) (*GetPermitStatusResponse, error)
+	// GetResidenceHistory returns a holder's recognised residence history, for
+	// a transfer to the caller's city. Both the permit id and the citizen id
+	// must match. Personal data: the caller states a purpose.
+	GetResidenceHistory(context.Context, *GetResidenceHistoryRequest) (*GetResidenceHistoryResponse, error)
+	// SupersedePermit marks a permit of this node SUPERSEDED by the caller's
+	// new permit: the single point where a transfer takes effect. It is
+	// idempotent for the same successor; FAILED_PRECONDITION when the permit
+	// is final or not active, or was superseded by another permit.
+	SupersedePermit(context.Context, *SupersedePermitRequest) (*SupersedePermitResponse, error)
 	// ForwardApplication hands over an application that the calling member
 	// accepted on this node's behalf (异地代收). This node stores it with
 	// channel REMOTE and the caller as accepting division. Idempotent by the
@@ -99,6 +175,18 @@ type UnimplementedFederationServiceServer struct{}
 
 func (UnimplementedFederationServiceServer) GetStatusList(context.Context, *GetStatusListRequest) (*GetStatusListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStatusList not implemented")
+}
+func (UnimplementedFederationServiceServer) FindPermits(context.Context, *FindPermitsRequest) (*FindPermitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindPermits not implemented")
+}
+func (UnimplementedFederationServiceServer) GetPermitStatus(context.Context, *GetPermitStatusRequest) (*GetPermitStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPermitStatus not implemented")
+}
+func (UnimplementedFederationServiceServer) GetResidenceHistory(context.Context, *GetResidenceHistoryRequest) (*GetResidenceHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetResidenceHistory not implemented")
+}
+func (UnimplementedFederationServiceServer) SupersedePermit(context.Context, *SupersedePermitRequest) (*SupersedePermitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SupersedePermit not implemented")
 }
 func (UnimplementedFederationServiceServer) ForwardApplication(context.Context, *ForwardApplicationRequest) (*ForwardApplicationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForwardApplication not implemented")
@@ -142,6 +230,78 @@ func _FederationService_GetStatusList_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FederationService_FindPermits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindPermitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).FindPermits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_FindPermits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).FindPermits(ctx, req.(*FindPermitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FederationService_GetPermitStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPermitStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).GetPermitStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_GetPermitStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).GetPermitStatus(ctx, req.(*GetPermitStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FederationService_GetResidenceHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetResidenceHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).GetResidenceHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_GetResidenceHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).GetResidenceHistory(ctx, req.(*GetResidenceHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _FederationService_SupersedePermit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SupersedePermitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).SupersedePermit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_SupersedePermit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).SupersedePermit(ctx, req.(*SupersedePermitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FederationService_ForwardApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForwardApplicationRequest)
 	if err := dec(in); err != nil {
@@ -170,6 +330,22 @@ var FederationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStatusList",
 			Handler:    _FederationService_GetStatusList_Handler,
+		},
+		{
+			MethodName: "FindPermits",
+			Handler:    _FederationService_FindPermits_Handler,
+		},
+		{
+			MethodName: "GetPermitStatus",
+			Handler:    _FederationService_GetPermitStatus_Handler,
+		},
+		{
+			MethodName: "GetResidenceHistory",
+			Handler:    _FederationService_GetResidenceHistory_Handler,
+		},
+		{
+			MethodName: "SupersedePermit",
+			Handler:    _FederationService_SupersedePermit_Handler,
 		},
 		{
 			MethodName: "ForwardApplication",

@@ -40,6 +40,11 @@ const (
 	PermitStatus_PERMIT_STATUS_SUPERSEDED PermitStatus = 5
 	// The card validity configured by the issuer has run out.
 	PermitStatus_PERMIT_STATUS_EXPIRED PermitStatus = 6
+	// Reserved, not yet in force: the node is confirming with the other
+	// member cities that the citizen holds no other permit, or waiting for
+	// the old issuer to confirm a transfer (docs/federation.md). It has no
+	// credential and verifies as not valid; the node settles it by itself.
+	PermitStatus_PERMIT_STATUS_PENDING PermitStatus = 7
 )
 
 // Enum value maps for PermitStatus.
@@ -52,6 +57,7 @@ var (
 		4: "PERMIT_STATUS_CONFISCATED",
 		5: "PERMIT_STATUS_SUPERSEDED",
 		6: "PERMIT_STATUS_EXPIRED",
+		7: "PERMIT_STATUS_PENDING",
 	}
 	PermitStatus_value = map[string]int32{
 		"PERMIT_STATUS_UNSPECIFIED": 0,
@@ -61,6 +67,7 @@ var (
 		"PERMIT_STATUS_CONFISCATED": 4,
 		"PERMIT_STATUS_SUPERSEDED":  5,
 		"PERMIT_STATUS_EXPIRED":     6,
+		"PERMIT_STATUS_PENDING":     7,
 	}
 )
 
@@ -162,6 +169,10 @@ const (
 	CancelReason_CANCEL_REASON_FORGED CancelReason = 7
 	// The permit was obtained by fraud (confiscated).
 	CancelReason_CANCEL_REASON_FRAUDULENTLY_OBTAINED CancelReason = 8
+	// A pending permit that never came into force: another member city holds
+	// a permit of the citizen, or the old issuer refused the transfer. Set by
+	// the node only; the note names the reason.
+	CancelReason_CANCEL_REASON_WITHDRAWN CancelReason = 9
 )
 
 // Enum value maps for CancelReason.
@@ -176,6 +187,7 @@ var (
 		6: "CANCEL_REASON_OTHER",
 		7: "CANCEL_REASON_FORGED",
 		8: "CANCEL_REASON_FRAUDULENTLY_OBTAINED",
+		9: "CANCEL_REASON_WITHDRAWN",
 	}
 	CancelReason_value = map[string]int32{
 		"CANCEL_REASON_UNSPECIFIED":           0,
@@ -187,6 +199,7 @@ var (
 		"CANCEL_REASON_OTHER":                 6,
 		"CANCEL_REASON_FORGED":                7,
 		"CANCEL_REASON_FRAUDULENTLY_OBTAINED": 8,
+		"CANCEL_REASON_WITHDRAWN":             9,
 	}
 )
 
@@ -744,10 +757,25 @@ type Permit struct {
 	// When the current credential was signed; output only.
 	CredentialTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=credential_time,json=credentialTime,proto3" json:"credential_time,omitempty"`
 	// The permit's entry in this node's status list, drawn at random when
-	// issued; carried in the credential (claim "si").
-	StatusIndex   *uint32 `protobuf:"varint,21,opt,name=status_index,json=statusIndex,proto3,oneof" json:"status_index,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// issued (in a federation: when it comes into force); carried in the
+	// credential (claim "si").
+	StatusIndex *uint32 `protobuf:"varint,21,opt,name=status_index,json=statusIndex,proto3,oneof" json:"status_index,omitempty"`
+	// Full months of continuous residence across member cities: the months
+	// here plus the prior periods that run on without a gap into this
+	// permit's residence; output only. Carried in the credential.
+	ResidenceMonths int32 `protobuf:"varint,22,opt,name=residence_months,json=residenceMonths,proto3" json:"residence_months,omitempty"`
+	// For a permit issued on a transfer: the old issuer's permit it replaces.
+	TransferredFrom string `protobuf:"bytes,23,opt,name=transferred_from,json=transferredFrom,proto3" json:"transferred_from,omitempty"`
+	// Set once SUPERSEDED: the permit of the member city that replaced it.
+	SupersededBy string `protobuf:"bytes,24,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
+	// While PENDING: what the node is waiting for; output only.
+	PendingReason string `protobuf:"bytes,25,opt,name=pending_reason,json=pendingReason,proto3" json:"pending_reason,omitempty"`
+	// While PENDING: every other member has confirmed that the citizen holds
+	// no other permit; for a transfer only the old issuer's supersede is
+	// outstanding. Output only.
+	DeltaCheckPassed bool `protobuf:"varint,26,opt,name=delta_check_passed,json=deltaCheckPassed,proto3" json:"delta_check_passed,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Permit) Reset() {
@@ -927,6 +955,41 @@ func (x *Permit) GetStatusIndex() uint32 {
 	return 0
 }
 
+func (x *Permit) GetResidenceMonths() int32 {
+	if x != nil {
+		return x.ResidenceMonths
+	}
+	return 0
+}
+
+func (x *Permit) GetTransferredFrom() string {
+	if x != nil {
+		return x.TransferredFrom
+	}
+	return ""
+}
+
+func (x *Permit) GetSupersededBy() string {
+	if x != nil {
+		return x.SupersededBy
+	}
+	return ""
+}
+
+func (x *Permit) GetPendingReason() string {
+	if x != nil {
+		return x.PendingReason
+	}
+	return ""
+}
+
+func (x *Permit) GetDeltaCheckPassed() bool {
+	if x != nil {
+		return x.DeltaCheckPassed
+	}
+	return false
+}
+
 // Credential is the signed form of a permit that the resident carries.
 type Credential struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1066,9 +1129,11 @@ func (x *IssuePermitRequest) GetResidenceStartDate() string {
 }
 
 type IssuePermitResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Permit        *Permit                `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
-	Credential    *Credential            `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The permit; PENDING (without a credential) while the other member
+	// cities have not all confirmed that the citizen holds no other permit.
+	Permit        *Permit     `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	Credential    *Credential `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1117,6 +1182,135 @@ func (x *IssuePermitResponse) GetCredential() *Credential {
 	return nil
 }
 
+type TransferPermitRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Client-chosen id that makes retries safe (1-64 characters of
+	// [A-Za-z0-9._:-]).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The resident's current credential, issued by another member city.
+	CredentialText string `protobuf:"bytes,2,opt,name=credential_text,json=credentialText,proto3" json:"credential_text,omitempty"`
+	// The resident's citizen id, read from the identity card presented; it
+	// must be the one the old issuer holds for that permit.
+	CitizenId string `protobuf:"bytes,3,opt,name=citizen_id,json=citizenId,proto3" json:"citizen_id,omitempty"`
+	// Current residence address in this division.
+	ResidenceAddress string `protobuf:"bytes,4,opt,name=residence_address,json=residenceAddress,proto3" json:"residence_address,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TransferPermitRequest) Reset() {
+	*x = TransferPermitRequest{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferPermitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferPermitRequest) ProtoMessage() {}
+
+func (x *TransferPermitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferPermitRequest.ProtoReflect.Descriptor instead.
+func (*TransferPermitRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransferPermitRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *TransferPermitRequest) GetCredentialText() string {
+	if x != nil {
+		return x.CredentialText
+	}
+	return ""
+}
+
+func (x *TransferPermitRequest) GetCitizenId() string {
+	if x != nil {
+		return x.CitizenId
+	}
+	return ""
+}
+
+func (x *TransferPermitRequest) GetResidenceAddress() string {
+	if x != nil {
+		return x.ResidenceAddress
+	}
+	return ""
+}
+
+type TransferPermitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new permit, recording the prior residence; PENDING while the old
+	// issuer has not confirmed the supersede.
+	Permit *Permit `protobuf:"bytes,1,opt,name=permit,proto3" json:"permit,omitempty"`
+	// Unset while the permit is PENDING.
+	Credential    *Credential `protobuf:"bytes,2,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferPermitResponse) Reset() {
+	*x = TransferPermitResponse{}
+	mi := &file_epermit_v1_permit_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferPermitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferPermitResponse) ProtoMessage() {}
+
+func (x *TransferPermitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_permit_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferPermitResponse.ProtoReflect.Descriptor instead.
+func (*TransferPermitResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TransferPermitResponse) GetPermit() *Permit {
+	if x != nil {
+		return x.Permit
+	}
+	return nil
+}
+
+func (x *TransferPermitResponse) GetCredential() *Credential {
+	if x != nil {
+		return x.Credential
+	}
+	return nil
+}
+
 type GetPermitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PermitId      string                 `protobuf:"bytes,1,opt,name=permit_id,json=permitId,proto3" json:"permit_id,omitempty"`
@@ -1126,7 +1320,7 @@ type GetPermitRequest struct {
 
 func (x *GetPermitRequest) Reset() {
 	*x = GetPermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[9]
+	mi := &file_epermit_v1_permit_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1138,7 +1332,7 @@ func (x *GetPermitRequest) String() string {
 func (*GetPermitRequest) ProtoMessage() {}
 
 func (x *GetPermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[9]
+	mi := &file_epermit_v1_permit_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1151,7 +1345,7 @@ func (x *GetPermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPermitRequest.ProtoReflect.Descriptor instead.
 func (*GetPermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{9}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetPermitRequest) GetPermitId() string {
@@ -1171,7 +1365,7 @@ type GetPermitResponse struct {
 
 func (x *GetPermitResponse) Reset() {
 	*x = GetPermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[10]
+	mi := &file_epermit_v1_permit_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1377,7 @@ func (x *GetPermitResponse) String() string {
 func (*GetPermitResponse) ProtoMessage() {}
 
 func (x *GetPermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[10]
+	mi := &file_epermit_v1_permit_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1390,7 @@ func (x *GetPermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPermitResponse.ProtoReflect.Descriptor instead.
 func (*GetPermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{10}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetPermitResponse) GetPermit() *Permit {
@@ -1229,7 +1423,7 @@ type ListPermitsRequest struct {
 
 func (x *ListPermitsRequest) Reset() {
 	*x = ListPermitsRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[11]
+	mi := &file_epermit_v1_permit_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1435,7 @@ func (x *ListPermitsRequest) String() string {
 func (*ListPermitsRequest) ProtoMessage() {}
 
 func (x *ListPermitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[11]
+	mi := &file_epermit_v1_permit_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1448,7 @@ func (x *ListPermitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermitsRequest.ProtoReflect.Descriptor instead.
 func (*ListPermitsRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{11}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListPermitsRequest) GetCitizenId() string {
@@ -1296,7 +1490,7 @@ type ListPermitsResponse struct {
 
 func (x *ListPermitsResponse) Reset() {
 	*x = ListPermitsResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[12]
+	mi := &file_epermit_v1_permit_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1502,7 @@ func (x *ListPermitsResponse) String() string {
 func (*ListPermitsResponse) ProtoMessage() {}
 
 func (x *ListPermitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[12]
+	mi := &file_epermit_v1_permit_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1515,7 @@ func (x *ListPermitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermitsResponse.ProtoReflect.Descriptor instead.
 func (*ListPermitsResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{12}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPermitsResponse) GetPermits() []*Permit {
@@ -1349,7 +1543,7 @@ type EndorsePermitRequest struct {
 
 func (x *EndorsePermitRequest) Reset() {
 	*x = EndorsePermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[13]
+	mi := &file_epermit_v1_permit_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1555,7 @@ func (x *EndorsePermitRequest) String() string {
 func (*EndorsePermitRequest) ProtoMessage() {}
 
 func (x *EndorsePermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[13]
+	mi := &file_epermit_v1_permit_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1568,7 @@ func (x *EndorsePermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndorsePermitRequest.ProtoReflect.Descriptor instead.
 func (*EndorsePermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{13}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EndorsePermitRequest) GetRequestId() string {
@@ -1408,7 +1602,7 @@ type EndorsePermitResponse struct {
 
 func (x *EndorsePermitResponse) Reset() {
 	*x = EndorsePermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[14]
+	mi := &file_epermit_v1_permit_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1614,7 @@ func (x *EndorsePermitResponse) String() string {
 func (*EndorsePermitResponse) ProtoMessage() {}
 
 func (x *EndorsePermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[14]
+	mi := &file_epermit_v1_permit_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1627,7 @@ func (x *EndorsePermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndorsePermitResponse.ProtoReflect.Descriptor instead.
 func (*EndorsePermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{14}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndorsePermitResponse) GetPermit() *Permit {
@@ -1463,7 +1657,7 @@ type SuspendPermitRequest struct {
 
 func (x *SuspendPermitRequest) Reset() {
 	*x = SuspendPermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[15]
+	mi := &file_epermit_v1_permit_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1669,7 @@ func (x *SuspendPermitRequest) String() string {
 func (*SuspendPermitRequest) ProtoMessage() {}
 
 func (x *SuspendPermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[15]
+	mi := &file_epermit_v1_permit_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1682,7 @@ func (x *SuspendPermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendPermitRequest.ProtoReflect.Descriptor instead.
 func (*SuspendPermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{15}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SuspendPermitRequest) GetRequestId() string {
@@ -1528,7 +1722,7 @@ type SuspendPermitResponse struct {
 
 func (x *SuspendPermitResponse) Reset() {
 	*x = SuspendPermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[16]
+	mi := &file_epermit_v1_permit_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +1734,7 @@ func (x *SuspendPermitResponse) String() string {
 func (*SuspendPermitResponse) ProtoMessage() {}
 
 func (x *SuspendPermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[16]
+	mi := &file_epermit_v1_permit_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +1747,7 @@ func (x *SuspendPermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuspendPermitResponse.ProtoReflect.Descriptor instead.
 func (*SuspendPermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{16}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SuspendPermitResponse) GetPermit() *Permit {
@@ -1574,7 +1768,7 @@ type ReinstatePermitRequest struct {
 
 func (x *ReinstatePermitRequest) Reset() {
 	*x = ReinstatePermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[17]
+	mi := &file_epermit_v1_permit_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1780,7 @@ func (x *ReinstatePermitRequest) String() string {
 func (*ReinstatePermitRequest) ProtoMessage() {}
 
 func (x *ReinstatePermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[17]
+	mi := &file_epermit_v1_permit_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1793,7 @@ func (x *ReinstatePermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReinstatePermitRequest.ProtoReflect.Descriptor instead.
 func (*ReinstatePermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{17}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReinstatePermitRequest) GetRequestId() string {
@@ -1632,7 +1826,7 @@ type ReinstatePermitResponse struct {
 
 func (x *ReinstatePermitResponse) Reset() {
 	*x = ReinstatePermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[18]
+	mi := &file_epermit_v1_permit_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1838,7 @@ func (x *ReinstatePermitResponse) String() string {
 func (*ReinstatePermitResponse) ProtoMessage() {}
 
 func (x *ReinstatePermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[18]
+	mi := &file_epermit_v1_permit_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1851,7 @@ func (x *ReinstatePermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReinstatePermitResponse.ProtoReflect.Descriptor instead.
 func (*ReinstatePermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{18}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReinstatePermitResponse) GetPermit() *Permit {
@@ -1681,7 +1875,7 @@ type CancelPermitRequest struct {
 
 func (x *CancelPermitRequest) Reset() {
 	*x = CancelPermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[19]
+	mi := &file_epermit_v1_permit_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1887,7 @@ func (x *CancelPermitRequest) String() string {
 func (*CancelPermitRequest) ProtoMessage() {}
 
 func (x *CancelPermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[19]
+	mi := &file_epermit_v1_permit_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1900,7 @@ func (x *CancelPermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPermitRequest.ProtoReflect.Descriptor instead.
 func (*CancelPermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{19}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CancelPermitRequest) GetRequestId() string {
@@ -1756,7 +1950,7 @@ type CancelPermitResponse struct {
 
 func (x *CancelPermitResponse) Reset() {
 	*x = CancelPermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[20]
+	mi := &file_epermit_v1_permit_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1962,7 @@ func (x *CancelPermitResponse) String() string {
 func (*CancelPermitResponse) ProtoMessage() {}
 
 func (x *CancelPermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[20]
+	mi := &file_epermit_v1_permit_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1975,7 @@ func (x *CancelPermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelPermitResponse.ProtoReflect.Descriptor instead.
 func (*CancelPermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{20}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CancelPermitResponse) GetPermit() *Permit {
@@ -1818,7 +2012,7 @@ type PendingCancellation struct {
 
 func (x *PendingCancellation) Reset() {
 	*x = PendingCancellation{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	mi := &file_epermit_v1_permit_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +2024,7 @@ func (x *PendingCancellation) String() string {
 func (*PendingCancellation) ProtoMessage() {}
 
 func (x *PendingCancellation) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[21]
+	mi := &file_epermit_v1_permit_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +2037,7 @@ func (x *PendingCancellation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingCancellation.ProtoReflect.Descriptor instead.
 func (*PendingCancellation) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{21}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PendingCancellation) GetId() string {
@@ -1905,7 +2099,7 @@ type ListPendingCancellationsRequest struct {
 
 func (x *ListPendingCancellationsRequest) Reset() {
 	*x = ListPendingCancellationsRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	mi := &file_epermit_v1_permit_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +2111,7 @@ func (x *ListPendingCancellationsRequest) String() string {
 func (*ListPendingCancellationsRequest) ProtoMessage() {}
 
 func (x *ListPendingCancellationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[22]
+	mi := &file_epermit_v1_permit_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2124,7 @@ func (x *ListPendingCancellationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingCancellationsRequest.ProtoReflect.Descriptor instead.
 func (*ListPendingCancellationsRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{22}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPendingCancellationsRequest) GetPermitId() string {
@@ -1950,7 +2144,7 @@ type ListPendingCancellationsResponse struct {
 
 func (x *ListPendingCancellationsResponse) Reset() {
 	*x = ListPendingCancellationsResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	mi := &file_epermit_v1_permit_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2156,7 @@ func (x *ListPendingCancellationsResponse) String() string {
 func (*ListPendingCancellationsResponse) ProtoMessage() {}
 
 func (x *ListPendingCancellationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[23]
+	mi := &file_epermit_v1_permit_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2169,7 @@ func (x *ListPendingCancellationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPendingCancellationsResponse.ProtoReflect.Descriptor instead.
 func (*ListPendingCancellationsResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{23}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListPendingCancellationsResponse) GetPending() []*PendingCancellation {
@@ -1996,7 +2190,7 @@ type ApproveCancellationRequest struct {
 
 func (x *ApproveCancellationRequest) Reset() {
 	*x = ApproveCancellationRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	mi := &file_epermit_v1_permit_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2202,7 @@ func (x *ApproveCancellationRequest) String() string {
 func (*ApproveCancellationRequest) ProtoMessage() {}
 
 func (x *ApproveCancellationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[24]
+	mi := &file_epermit_v1_permit_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2215,7 @@ func (x *ApproveCancellationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveCancellationRequest.ProtoReflect.Descriptor instead.
 func (*ApproveCancellationRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{24}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ApproveCancellationRequest) GetRequestId() string {
@@ -2048,7 +2242,7 @@ type ApproveCancellationResponse struct {
 
 func (x *ApproveCancellationResponse) Reset() {
 	*x = ApproveCancellationResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	mi := &file_epermit_v1_permit_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2254,7 @@ func (x *ApproveCancellationResponse) String() string {
 func (*ApproveCancellationResponse) ProtoMessage() {}
 
 func (x *ApproveCancellationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[25]
+	mi := &file_epermit_v1_permit_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2267,7 @@ func (x *ApproveCancellationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveCancellationResponse.ProtoReflect.Descriptor instead.
 func (*ApproveCancellationResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{25}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ApproveCancellationResponse) GetPermit() *Permit {
@@ -2095,7 +2289,7 @@ type RejectCancellationRequest struct {
 
 func (x *RejectCancellationRequest) Reset() {
 	*x = RejectCancellationRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	mi := &file_epermit_v1_permit_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2301,7 @@ func (x *RejectCancellationRequest) String() string {
 func (*RejectCancellationRequest) ProtoMessage() {}
 
 func (x *RejectCancellationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[26]
+	mi := &file_epermit_v1_permit_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2314,7 @@ func (x *RejectCancellationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectCancellationRequest.ProtoReflect.Descriptor instead.
 func (*RejectCancellationRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{26}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RejectCancellationRequest) GetRequestId() string {
@@ -2154,7 +2348,7 @@ type RejectCancellationResponse struct {
 
 func (x *RejectCancellationResponse) Reset() {
 	*x = RejectCancellationResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[27]
+	mi := &file_epermit_v1_permit_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2360,7 @@ func (x *RejectCancellationResponse) String() string {
 func (*RejectCancellationResponse) ProtoMessage() {}
 
 func (x *RejectCancellationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[27]
+	mi := &file_epermit_v1_permit_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2373,7 @@ func (x *RejectCancellationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectCancellationResponse.ProtoReflect.Descriptor instead.
 func (*RejectCancellationResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{27}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RejectCancellationResponse) GetPending() *PendingCancellation {
@@ -2202,7 +2396,7 @@ type Finding struct {
 
 func (x *Finding) Reset() {
 	*x = Finding{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[28]
+	mi := &file_epermit_v1_permit_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2214,7 +2408,7 @@ func (x *Finding) String() string {
 func (*Finding) ProtoMessage() {}
 
 func (x *Finding) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[28]
+	mi := &file_epermit_v1_permit_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2227,7 +2421,7 @@ func (x *Finding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finding.ProtoReflect.Descriptor instead.
 func (*Finding) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{28}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Finding) GetCheck() Check {
@@ -2268,7 +2462,7 @@ type VerifyPermitRequest struct {
 
 func (x *VerifyPermitRequest) Reset() {
 	*x = VerifyPermitRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[29]
+	mi := &file_epermit_v1_permit_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2474,7 @@ func (x *VerifyPermitRequest) String() string {
 func (*VerifyPermitRequest) ProtoMessage() {}
 
 func (x *VerifyPermitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[29]
+	mi := &file_epermit_v1_permit_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2487,7 @@ func (x *VerifyPermitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPermitRequest.ProtoReflect.Descriptor instead.
 func (*VerifyPermitRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{29}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VerifyPermitRequest) GetSubject() isVerifyPermitRequest_Subject {
@@ -2363,7 +2557,7 @@ type VerifyPermitResponse struct {
 
 func (x *VerifyPermitResponse) Reset() {
 	*x = VerifyPermitResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[30]
+	mi := &file_epermit_v1_permit_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2569,7 @@ func (x *VerifyPermitResponse) String() string {
 func (*VerifyPermitResponse) ProtoMessage() {}
 
 func (x *VerifyPermitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[30]
+	mi := &file_epermit_v1_permit_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2582,7 @@ func (x *VerifyPermitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyPermitResponse.ProtoReflect.Descriptor instead.
 func (*VerifyPermitResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{30}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VerifyPermitResponse) GetVerdict() Verdict {
@@ -2431,13 +2625,15 @@ type PermitSummary struct {
 	ResidenceYears     int32                  `protobuf:"varint,6,opt,name=residence_years,json=residenceYears,proto3" json:"residence_years,omitempty"`
 	NextEndorsementDue string                 `protobuf:"bytes,7,opt,name=next_endorsement_due,json=nextEndorsementDue,proto3" json:"next_endorsement_due,omitempty"`
 	ExpireTime         *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Full months of continuous residence across member cities.
+	ResidenceMonths int32 `protobuf:"varint,9,opt,name=residence_months,json=residenceMonths,proto3" json:"residence_months,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PermitSummary) Reset() {
 	*x = PermitSummary{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[31]
+	mi := &file_epermit_v1_permit_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2449,7 +2645,7 @@ func (x *PermitSummary) String() string {
 func (*PermitSummary) ProtoMessage() {}
 
 func (x *PermitSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[31]
+	mi := &file_epermit_v1_permit_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2462,7 +2658,7 @@ func (x *PermitSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PermitSummary.ProtoReflect.Descriptor instead.
 func (*PermitSummary) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{31}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PermitSummary) GetPermitId() string {
@@ -2521,6 +2717,13 @@ func (x *PermitSummary) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *PermitSummary) GetResidenceMonths() int32 {
+	if x != nil {
+		return x.ResidenceMonths
+	}
+	return 0
+}
+
 type GetIssuerKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2529,7 +2732,7 @@ type GetIssuerKeyRequest struct {
 
 func (x *GetIssuerKeyRequest) Reset() {
 	*x = GetIssuerKeyRequest{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[32]
+	mi := &file_epermit_v1_permit_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2541,7 +2744,7 @@ func (x *GetIssuerKeyRequest) String() string {
 func (*GetIssuerKeyRequest) ProtoMessage() {}
 
 func (x *GetIssuerKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[32]
+	mi := &file_epermit_v1_permit_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2554,7 +2757,7 @@ func (x *GetIssuerKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeyRequest) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{32}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{34}
 }
 
 type GetIssuerKeyResponse struct {
@@ -2575,7 +2778,7 @@ type GetIssuerKeyResponse struct {
 
 func (x *GetIssuerKeyResponse) Reset() {
 	*x = GetIssuerKeyResponse{}
-	mi := &file_epermit_v1_permit_proto_msgTypes[33]
+	mi := &file_epermit_v1_permit_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2587,7 +2790,7 @@ func (x *GetIssuerKeyResponse) String() string {
 func (*GetIssuerKeyResponse) ProtoMessage() {}
 
 func (x *GetIssuerKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_epermit_v1_permit_proto_msgTypes[33]
+	mi := &file_epermit_v1_permit_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2600,7 +2803,7 @@ func (x *GetIssuerKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIssuerKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetIssuerKeyResponse) Descriptor() ([]byte, []int) {
-	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{33}
+	return file_epermit_v1_permit_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetIssuerKeyResponse) GetDivision() string {
@@ -2673,7 +2876,7 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\tpermit_id\x18\x02 \x01(\tR\bpermitId\x12\x1d\n" +
 	"\n" +
 	"start_date\x18\x03 \x01(\tR\tstartDate\x12\x19\n" +
-	"\bend_date\x18\x04 \x01(\tR\aendDate\"\x8d\b\n" +
+	"\bend_date\x18\x04 \x01(\tR\aendDate\"\xdd\t\n" +
 	"\x06Permit\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x06holder\x18\x02 \x01(\v2\x12.epermit.v1.HolderR\x06holder\x12+\n" +
@@ -2702,7 +2905,12 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\vupdate_time\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12C\n" +
 	"\x0fcredential_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\x0ecredentialTime\x12&\n" +
-	"\fstatus_index\x18\x15 \x01(\rH\x00R\vstatusIndex\x88\x01\x01B\x0f\n" +
+	"\fstatus_index\x18\x15 \x01(\rH\x00R\vstatusIndex\x88\x01\x01\x12)\n" +
+	"\x10residence_months\x18\x16 \x01(\x05R\x0fresidenceMonths\x12)\n" +
+	"\x10transferred_from\x18\x17 \x01(\tR\x0ftransferredFrom\x12#\n" +
+	"\rsuperseded_by\x18\x18 \x01(\tR\fsupersededBy\x12%\n" +
+	"\x0epending_reason\x18\x19 \x01(\tR\rpendingReason\x12,\n" +
+	"\x12delta_check_passed\x18\x1a \x01(\bR\x10deltaCheckPassedB\x0f\n" +
 	"\r_status_index\"o\n" +
 	"\n" +
 	"Credential\x12\x12\n" +
@@ -2717,6 +2925,18 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\x11residence_address\x18\x03 \x01(\tR\x10residenceAddress\x120\n" +
 	"\x14residence_start_date\x18\x04 \x01(\tR\x12residenceStartDate\"y\n" +
 	"\x13IssuePermitResponse\x12*\n" +
+	"\x06permit\x18\x01 \x01(\v2\x12.epermit.v1.PermitR\x06permit\x126\n" +
+	"\n" +
+	"credential\x18\x02 \x01(\v2\x16.epermit.v1.CredentialR\n" +
+	"credential\"\xab\x01\n" +
+	"\x15TransferPermitRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12'\n" +
+	"\x0fcredential_text\x18\x02 \x01(\tR\x0ecredentialText\x12\x1d\n" +
+	"\n" +
+	"citizen_id\x18\x03 \x01(\tR\tcitizenId\x12+\n" +
+	"\x11residence_address\x18\x04 \x01(\tR\x10residenceAddress\"|\n" +
+	"\x16TransferPermitResponse\x12*\n" +
 	"\x06permit\x18\x01 \x01(\v2\x12.epermit.v1.PermitR\x06permit\x126\n" +
 	"\n" +
 	"credential\x18\x02 \x01(\v2\x16.epermit.v1.CredentialR\n" +
@@ -2813,7 +3033,7 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\averdict\x18\x01 \x01(\x0e2\x13.epermit.v1.VerdictR\averdict\x12/\n" +
 	"\bfindings\x18\x02 \x03(\v2\x13.epermit.v1.FindingR\bfindings\x121\n" +
 	"\x06permit\x18\x03 \x01(\v2\x19.epermit.v1.PermitSummaryR\x06permit\x120\n" +
-	"\x06status\x18\x04 \x01(\x0e2\x18.epermit.v1.PermitStatusR\x06status\"\xee\x02\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x18.epermit.v1.PermitStatusR\x06status\"\x99\x03\n" +
 	"\rPermitSummary\x12\x1b\n" +
 	"\tpermit_id\x18\x01 \x01(\tR\bpermitId\x12\x1f\n" +
 	"\vholder_name\x18\x02 \x01(\tR\n" +
@@ -2824,7 +3044,8 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\x0fresidence_years\x18\x06 \x01(\x05R\x0eresidenceYears\x120\n" +
 	"\x14next_endorsement_due\x18\a \x01(\tR\x12nextEndorsementDue\x12;\n" +
 	"\vexpire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\x15\n" +
+	"expireTime\x12)\n" +
+	"\x10residence_months\x18\t \x01(\x05R\x0fresidenceMonths\"\x15\n" +
 	"\x13GetIssuerKeyRequest\"\xa7\x01\n" +
 	"\x14GetIssuerKeyResponse\x12\x1a\n" +
 	"\bdivision\x18\x01 \x01(\tR\bdivision\x12\x10\n" +
@@ -2832,7 +3053,7 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\talgorithm\x18\x03 \x01(\tR\talgorithm\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x04 \x01(\fR\tpublicKey\x12$\n" +
-	"\x0epublic_key_pem\x18\x05 \x01(\tR\fpublicKeyPem*\xd9\x01\n" +
+	"\x0epublic_key_pem\x18\x05 \x01(\tR\fpublicKeyPem*\xf4\x01\n" +
 	"\fPermitStatus\x12\x1d\n" +
 	"\x19PERMIT_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PERMIT_STATUS_ACTIVE\x10\x01\x12\x1b\n" +
@@ -2840,12 +3061,13 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\x17PERMIT_STATUS_CANCELLED\x10\x03\x12\x1d\n" +
 	"\x19PERMIT_STATUS_CONFISCATED\x10\x04\x12\x1c\n" +
 	"\x18PERMIT_STATUS_SUPERSEDED\x10\x05\x12\x19\n" +
-	"\x15PERMIT_STATUS_EXPIRED\x10\x06*8\n" +
+	"\x15PERMIT_STATUS_EXPIRED\x10\x06\x12\x19\n" +
+	"\x15PERMIT_STATUS_PENDING\x10\a*8\n" +
 	"\x03Sex\x12\x13\n" +
 	"\x0fSEX_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSEX_MALE\x10\x01\x12\x0e\n" +
 	"\n" +
-	"SEX_FEMALE\x10\x02*\xa5\x02\n" +
+	"SEX_FEMALE\x10\x02*\xc2\x02\n" +
 	"\fCancelReason\x12\x1d\n" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dCANCEL_REASON_FALSE_MATERIALS\x10\x01\x12$\n" +
@@ -2855,7 +3077,8 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\x15CANCEL_REASON_EXPIRED\x10\x05\x12\x17\n" +
 	"\x13CANCEL_REASON_OTHER\x10\x06\x12\x18\n" +
 	"\x14CANCEL_REASON_FORGED\x10\a\x12'\n" +
-	"#CANCEL_REASON_FRAUDULENTLY_OBTAINED\x10\b*h\n" +
+	"#CANCEL_REASON_FRAUDULENTLY_OBTAINED\x10\b\x12\x1b\n" +
+	"\x17CANCEL_REASON_WITHDRAWN\x10\t*h\n" +
 	"\aVerdict\x12\x17\n" +
 	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rVERDICT_VALID\x10\x01\x12\x15\n" +
@@ -2867,9 +3090,10 @@ const file_epermit_v1_permit_proto_rawDesc = "" +
 	"\fCHECK_ISSUER\x10\x02\x12\x13\n" +
 	"\x0fCHECK_SIGNATURE\x10\x03\x12\x15\n" +
 	"\x11CHECK_TIME_WINDOW\x10\x04\x12\x10\n" +
-	"\fCHECK_STATUS\x10\x052\xbe\b\n" +
+	"\fCHECK_STATUS\x10\x052\x97\t\n" +
 	"\rPermitService\x12N\n" +
-	"\vIssuePermit\x12\x1e.epermit.v1.IssuePermitRequest\x1a\x1f.epermit.v1.IssuePermitResponse\x12H\n" +
+	"\vIssuePermit\x12\x1e.epermit.v1.IssuePermitRequest\x1a\x1f.epermit.v1.IssuePermitResponse\x12W\n" +
+	"\x0eTransferPermit\x12!.epermit.v1.TransferPermitRequest\x1a\".epermit.v1.TransferPermitResponse\x12H\n" +
 	"\tGetPermit\x12\x1c.epermit.v1.GetPermitRequest\x1a\x1d.epermit.v1.GetPermitResponse\x12N\n" +
 	"\vListPermits\x12\x1e.epermit.v1.ListPermitsRequest\x1a\x1f.epermit.v1.ListPermitsResponse\x12T\n" +
 	"\rEndorsePermit\x12 .epermit.v1.EndorsePermitRequest\x1a!.epermit.v1.EndorsePermitResponse\x12T\n" +
@@ -2895,7 +3119,7 @@ func file_epermit_v1_permit_proto_rawDescGZIP() []byte {
 }
 
 var file_epermit_v1_permit_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_epermit_v1_permit_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_epermit_v1_permit_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_epermit_v1_permit_proto_goTypes = []any{
 	(PermitStatus)(0),                        // 0: epermit.v1.PermitStatus
 	(Sex)(0),                                 // 1: epermit.v1.Sex
@@ -2911,102 +3135,108 @@ var file_epermit_v1_permit_proto_goTypes = []any{
 	(*Credential)(nil),                       // 11: epermit.v1.Credential
 	(*IssuePermitRequest)(nil),               // 12: epermit.v1.IssuePermitRequest
 	(*IssuePermitResponse)(nil),              // 13: epermit.v1.IssuePermitResponse
-	(*GetPermitRequest)(nil),                 // 14: epermit.v1.GetPermitRequest
-	(*GetPermitResponse)(nil),                // 15: epermit.v1.GetPermitResponse
-	(*ListPermitsRequest)(nil),               // 16: epermit.v1.ListPermitsRequest
-	(*ListPermitsResponse)(nil),              // 17: epermit.v1.ListPermitsResponse
-	(*EndorsePermitRequest)(nil),             // 18: epermit.v1.EndorsePermitRequest
-	(*EndorsePermitResponse)(nil),            // 19: epermit.v1.EndorsePermitResponse
-	(*SuspendPermitRequest)(nil),             // 20: epermit.v1.SuspendPermitRequest
-	(*SuspendPermitResponse)(nil),            // 21: epermit.v1.SuspendPermitResponse
-	(*ReinstatePermitRequest)(nil),           // 22: epermit.v1.ReinstatePermitRequest
-	(*ReinstatePermitResponse)(nil),          // 23: epermit.v1.ReinstatePermitResponse
-	(*CancelPermitRequest)(nil),              // 24: epermit.v1.CancelPermitRequest
-	(*CancelPermitResponse)(nil),             // 25: epermit.v1.CancelPermitResponse
-	(*PendingCancellation)(nil),              // 26: epermit.v1.PendingCancellation
-	(*ListPendingCancellationsRequest)(nil),  // 27: epermit.v1.ListPendingCancellationsRequest
-	(*ListPendingCancellationsResponse)(nil), // 28: epermit.v1.ListPendingCancellationsResponse
-	(*ApproveCancellationRequest)(nil),       // 29: epermit.v1.ApproveCancellationRequest
-	(*ApproveCancellationResponse)(nil),      // 30: epermit.v1.ApproveCancellationResponse
-	(*RejectCancellationRequest)(nil),        // 31: epermit.v1.RejectCancellationRequest
-	(*RejectCancellationResponse)(nil),       // 32: epermit.v1.RejectCancellationResponse
-	(*Finding)(nil),                          // 33: epermit.v1.Finding
-	(*VerifyPermitRequest)(nil),              // 34: epermit.v1.VerifyPermitRequest
-	(*VerifyPermitResponse)(nil),             // 35: epermit.v1.VerifyPermitResponse
-	(*PermitSummary)(nil),                    // 36: epermit.v1.PermitSummary
-	(*GetIssuerKeyRequest)(nil),              // 37: epermit.v1.GetIssuerKeyRequest
-	(*GetIssuerKeyResponse)(nil),             // 38: epermit.v1.GetIssuerKeyResponse
-	(*timestamppb.Timestamp)(nil),            // 39: google.protobuf.Timestamp
+	(*TransferPermitRequest)(nil),            // 14: epermit.v1.TransferPermitRequest
+	(*TransferPermitResponse)(nil),           // 15: epermit.v1.TransferPermitResponse
+	(*GetPermitRequest)(nil),                 // 16: epermit.v1.GetPermitRequest
+	(*GetPermitResponse)(nil),                // 17: epermit.v1.GetPermitResponse
+	(*ListPermitsRequest)(nil),               // 18: epermit.v1.ListPermitsRequest
+	(*ListPermitsResponse)(nil),              // 19: epermit.v1.ListPermitsResponse
+	(*EndorsePermitRequest)(nil),             // 20: epermit.v1.EndorsePermitRequest
+	(*EndorsePermitResponse)(nil),            // 21: epermit.v1.EndorsePermitResponse
+	(*SuspendPermitRequest)(nil),             // 22: epermit.v1.SuspendPermitRequest
+	(*SuspendPermitResponse)(nil),            // 23: epermit.v1.SuspendPermitResponse
+	(*ReinstatePermitRequest)(nil),           // 24: epermit.v1.ReinstatePermitRequest
+	(*ReinstatePermitResponse)(nil),          // 25: epermit.v1.ReinstatePermitResponse
+	(*CancelPermitRequest)(nil),              // 26: epermit.v1.CancelPermitRequest
+	(*CancelPermitResponse)(nil),             // 27: epermit.v1.CancelPermitResponse
+	(*PendingCancellation)(nil),              // 28: epermit.v1.PendingCancellation
+	(*ListPendingCancellationsRequest)(nil),  // 29: epermit.v1.ListPendingCancellationsRequest
+	(*ListPendingCancellationsResponse)(nil), // 30: epermit.v1.ListPendingCancellationsResponse
+	(*ApproveCancellationRequest)(nil),       // 31: epermit.v1.ApproveCancellationRequest
+	(*ApproveCancellationResponse)(nil),      // 32: epermit.v1.ApproveCancellationResponse
+	(*RejectCancellationRequest)(nil),        // 33: epermit.v1.RejectCancellationRequest
+	(*RejectCancellationResponse)(nil),       // 34: epermit.v1.RejectCancellationResponse
+	(*Finding)(nil),                          // 35: epermit.v1.Finding
+	(*VerifyPermitRequest)(nil),              // 36: epermit.v1.VerifyPermitRequest
+	(*VerifyPermitResponse)(nil),             // 37: epermit.v1.VerifyPermitResponse
+	(*PermitSummary)(nil),                    // 38: epermit.v1.PermitSummary
+	(*GetIssuerKeyRequest)(nil),              // 39: epermit.v1.GetIssuerKeyRequest
+	(*GetIssuerKeyResponse)(nil),             // 40: epermit.v1.GetIssuerKeyResponse
+	(*timestamppb.Timestamp)(nil),            // 41: google.protobuf.Timestamp
 }
 var file_epermit_v1_permit_proto_depIdxs = []int32{
 	1,  // 0: epermit.v1.Holder.sex:type_name -> epermit.v1.Sex
-	39, // 1: epermit.v1.Suspension.time:type_name -> google.protobuf.Timestamp
+	41, // 1: epermit.v1.Suspension.time:type_name -> google.protobuf.Timestamp
 	2,  // 2: epermit.v1.Cancellation.reason:type_name -> epermit.v1.CancelReason
-	39, // 3: epermit.v1.Cancellation.time:type_name -> google.protobuf.Timestamp
+	41, // 3: epermit.v1.Cancellation.time:type_name -> google.protobuf.Timestamp
 	5,  // 4: epermit.v1.Permit.holder:type_name -> epermit.v1.Holder
 	6,  // 5: epermit.v1.Permit.endorsements:type_name -> epermit.v1.Endorsement
 	0,  // 6: epermit.v1.Permit.status:type_name -> epermit.v1.PermitStatus
 	7,  // 7: epermit.v1.Permit.suspension:type_name -> epermit.v1.Suspension
 	8,  // 8: epermit.v1.Permit.cancellation:type_name -> epermit.v1.Cancellation
 	9,  // 9: epermit.v1.Permit.prior_residence:type_name -> epermit.v1.ResidencePeriod
-	39, // 10: epermit.v1.Permit.create_time:type_name -> google.protobuf.Timestamp
-	39, // 11: epermit.v1.Permit.update_time:type_name -> google.protobuf.Timestamp
-	39, // 12: epermit.v1.Permit.credential_time:type_name -> google.protobuf.Timestamp
-	39, // 13: epermit.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
+	41, // 10: epermit.v1.Permit.create_time:type_name -> google.protobuf.Timestamp
+	41, // 11: epermit.v1.Permit.update_time:type_name -> google.protobuf.Timestamp
+	41, // 12: epermit.v1.Permit.credential_time:type_name -> google.protobuf.Timestamp
+	41, // 13: epermit.v1.Credential.expire_time:type_name -> google.protobuf.Timestamp
 	5,  // 14: epermit.v1.IssuePermitRequest.holder:type_name -> epermit.v1.Holder
 	10, // 15: epermit.v1.IssuePermitResponse.permit:type_name -> epermit.v1.Permit
 	11, // 16: epermit.v1.IssuePermitResponse.credential:type_name -> epermit.v1.Credential
-	10, // 17: epermit.v1.GetPermitResponse.permit:type_name -> epermit.v1.Permit
-	11, // 18: epermit.v1.GetPermitResponse.credential:type_name -> epermit.v1.Credential
-	0,  // 19: epermit.v1.ListPermitsRequest.status:type_name -> epermit.v1.PermitStatus
-	10, // 20: epermit.v1.ListPermitsResponse.permits:type_name -> epermit.v1.Permit
-	10, // 21: epermit.v1.EndorsePermitResponse.permit:type_name -> epermit.v1.Permit
-	11, // 22: epermit.v1.EndorsePermitResponse.credential:type_name -> epermit.v1.Credential
-	10, // 23: epermit.v1.SuspendPermitResponse.permit:type_name -> epermit.v1.Permit
-	10, // 24: epermit.v1.ReinstatePermitResponse.permit:type_name -> epermit.v1.Permit
-	2,  // 25: epermit.v1.CancelPermitRequest.reason:type_name -> epermit.v1.CancelReason
-	10, // 26: epermit.v1.CancelPermitResponse.permit:type_name -> epermit.v1.Permit
-	26, // 27: epermit.v1.CancelPermitResponse.pending:type_name -> epermit.v1.PendingCancellation
-	2,  // 28: epermit.v1.PendingCancellation.reason:type_name -> epermit.v1.CancelReason
-	39, // 29: epermit.v1.PendingCancellation.request_time:type_name -> google.protobuf.Timestamp
-	26, // 30: epermit.v1.ListPendingCancellationsResponse.pending:type_name -> epermit.v1.PendingCancellation
-	10, // 31: epermit.v1.ApproveCancellationResponse.permit:type_name -> epermit.v1.Permit
-	26, // 32: epermit.v1.RejectCancellationResponse.pending:type_name -> epermit.v1.PendingCancellation
-	4,  // 33: epermit.v1.Finding.check:type_name -> epermit.v1.Check
-	3,  // 34: epermit.v1.VerifyPermitResponse.verdict:type_name -> epermit.v1.Verdict
-	33, // 35: epermit.v1.VerifyPermitResponse.findings:type_name -> epermit.v1.Finding
-	36, // 36: epermit.v1.VerifyPermitResponse.permit:type_name -> epermit.v1.PermitSummary
-	0,  // 37: epermit.v1.VerifyPermitResponse.status:type_name -> epermit.v1.PermitStatus
-	39, // 38: epermit.v1.PermitSummary.expire_time:type_name -> google.protobuf.Timestamp
-	12, // 39: epermit.v1.PermitService.IssuePermit:input_type -> epermit.v1.IssuePermitRequest
-	14, // 40: epermit.v1.PermitService.GetPermit:input_type -> epermit.v1.GetPermitRequest
-	16, // 41: epermit.v1.PermitService.ListPermits:input_type -> epermit.v1.ListPermitsRequest
-	18, // 42: epermit.v1.PermitService.EndorsePermit:input_type -> epermit.v1.EndorsePermitRequest
-	20, // 43: epermit.v1.PermitService.SuspendPermit:input_type -> epermit.v1.SuspendPermitRequest
-	22, // 44: epermit.v1.PermitService.ReinstatePermit:input_type -> epermit.v1.ReinstatePermitRequest
-	24, // 45: epermit.v1.PermitService.CancelPermit:input_type -> epermit.v1.CancelPermitRequest
-	27, // 46: epermit.v1.PermitService.ListPendingCancellations:input_type -> epermit.v1.ListPendingCancellationsRequest
-	29, // 47: epermit.v1.PermitService.ApproveCancellation:input_type -> epermit.v1.ApproveCancellationRequest
-	31, // 48: epermit.v1.PermitService.RejectCancellation:input_type -> epermit.v1.RejectCancellationRequest
-	34, // 49: epermit.v1.PermitService.VerifyPermit:input_type -> epermit.v1.VerifyPermitRequest
-	37, // 50: epermit.v1.PermitService.GetIssuerKey:input_type -> epermit.v1.GetIssuerKeyRequest
-	13, // 51: epermit.v1.PermitService.IssuePermit:output_type -> epermit.v1.IssuePermitResponse
-	15, // 52: epermit.v1.PermitService.GetPermit:output_type -> epermit.v1.GetPermitResponse
-	17, // 53: epermit.v1.PermitService.ListPermits:output_type -> epermit.v1.ListPermitsResponse
-	19, // 54: epermit.v1.PermitService.EndorsePermit:output_type -> epermit.v1.EndorsePermitResponse
-	21, // 55: epermit.v1.PermitService.SuspendPermit:output_type -> epermit.v1.SuspendPermitResponse
-	23, // 56: epermit.v1.PermitService.ReinstatePermit:output_type -> epermit.v1.ReinstatePermitResponse
-	25, // 57: epermit.v1.PermitService.CancelPermit:output_type -> epermit.v1.CancelPermitResponse
-	28, // 58: epermit.v1.PermitService.ListPendingCancellations:output_type -> epermit.v1.ListPendingCancellationsResponse
-	30, // 59: epermit.v1.PermitService.ApproveCancellation:output_type -> epermit.v1.ApproveCancellationResponse
-	32, // 60: epermit.v1.PermitService.RejectCancellation:output_type -> epermit.v1.RejectCancellationResponse
-	35, // 61: epermit.v1.PermitService.VerifyPermit:output_type -> epermit.v1.VerifyPermitResponse
-	38, // 62: epermit.v1.PermitService.GetIssuerKey:output_type -> epermit.v1.GetIssuerKeyResponse
-	51, // [51:63] is the sub-list for method output_type
-	39, // [39:51] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	10, // 17: epermit.v1.TransferPermitResponse.permit:type_name -> epermit.v1.Permit
+	11, // 18: epermit.v1.TransferPermitResponse.credential:type_name -> epermit.v1.Credential
+	10, // 19: epermit.v1.GetPermitResponse.permit:type_name -> epermit.v1.Permit
+	11, // 20: epermit.v1.GetPermitResponse.credential:type_name -> epermit.v1.Credential
+	0,  // 21: epermit.v1.ListPermitsRequest.status:type_name -> epermit.v1.PermitStatus
+	10, // 22: epermit.v1.ListPermitsResponse.permits:type_name -> epermit.v1.Permit
+	10, // 23: epermit.v1.EndorsePermitResponse.permit:type_name -> epermit.v1.Permit
+	11, // 24: epermit.v1.EndorsePermitResponse.credential:type_name -> epermit.v1.Credential
+	10, // 25: epermit.v1.SuspendPermitResponse.permit:type_name -> epermit.v1.Permit
+	10, // 26: epermit.v1.ReinstatePermitResponse.permit:type_name -> epermit.v1.Permit
+	2,  // 27: epermit.v1.CancelPermitRequest.reason:type_name -> epermit.v1.CancelReason
+	10, // 28: epermit.v1.CancelPermitResponse.permit:type_name -> epermit.v1.Permit
+	28, // 29: epermit.v1.CancelPermitResponse.pending:type_name -> epermit.v1.PendingCancellation
+	2,  // 30: epermit.v1.PendingCancellation.reason:type_name -> epermit.v1.CancelReason
+	41, // 31: epermit.v1.PendingCancellation.request_time:type_name -> google.protobuf.Timestamp
+	28, // 32: epermit.v1.ListPendingCancellationsResponse.pending:type_name -> epermit.v1.PendingCancellation
+	10, // 33: epermit.v1.ApproveCancellationResponse.permit:type_name -> epermit.v1.Permit
+	28, // 34: epermit.v1.RejectCancellationResponse.pending:type_name -> epermit.v1.PendingCancellation
+	4,  // 35: epermit.v1.Finding.check:type_name -> epermit.v1.Check
+	3,  // 36: epermit.v1.VerifyPermitResponse.verdict:type_name -> epermit.v1.Verdict
+	35, // 37: epermit.v1.VerifyPermitResponse.findings:type_name -> epermit.v1.Finding
+	38, // 38: epermit.v1.VerifyPermitResponse.permit:type_name -> epermit.v1.PermitSummary
+	0,  // 39: epermit.v1.VerifyPermitResponse.status:type_name -> epermit.v1.PermitStatus
+	41, // 40: epermit.v1.PermitSummary.expire_time:type_name -> google.protobuf.Timestamp
+	12, // 41: epermit.v1.PermitService.IssuePermit:input_type -> epermit.v1.IssuePermitRequest
+	14, // 42: epermit.v1.PermitService.TransferPermit:input_type -> epermit.v1.TransferPermitRequest
+	16, // 43: epermit.v1.PermitService.GetPermit:input_type -> epermit.v1.GetPermitRequest
+	18, // 44: epermit.v1.PermitService.ListPermits:input_type -> epermit.v1.ListPermitsRequest
+	20, // 45: epermit.v1.PermitService.EndorsePermit:input_type -> epermit.v1.EndorsePermitRequest
+	22, // 46: epermit.v1.PermitService.SuspendPermit:input_type -> epermit.v1.SuspendPermitRequest
+	24, // 47: epermit.v1.PermitService.ReinstatePermit:input_type -> epermit.v1.ReinstatePermitRequest
+	26, // 48: epermit.v1.PermitService.CancelPermit:input_type -> epermit.v1.CancelPermitRequest
+	29, // 49: epermit.v1.PermitService.ListPendingCancellations:input_type -> epermit.v1.ListPendingCancellationsRequest
+	31, // 50: epermit.v1.PermitService.ApproveCancellation:input_type -> epermit.v1.ApproveCancellationRequest
+	33, // 51: epermit.v1.PermitService.RejectCancellation:input_type -> epermit.v1.RejectCancellationRequest
+	36, // 52: epermit.v1.PermitService.VerifyPermit:input_type -> epermit.v1.VerifyPermitRequest
+	39, // 53: epermit.v1.PermitService.GetIssuerKey:input_type -> epermit.v1.GetIssuerKeyRequest
+	13, // 54: epermit.v1.PermitService.IssuePermit:output_type -> epermit.v1.IssuePermitResponse
+	15, // 55: epermit.v1.PermitService.TransferPermit:output_type -> epermit.v1.TransferPermitResponse
+	17, // 56: epermit.v1.PermitService.GetPermit:output_type -> epermit.v1.GetPermitResponse
+	19, // 57: epermit.v1.PermitService.ListPermits:output_type -> epermit.v1.ListPermitsResponse
+	21, // 58: epermit.v1.PermitService.EndorsePermit:output_type -> epermit.v1.EndorsePermitResponse
+	23, // 59: epermit.v1.PermitService.SuspendPermit:output_type -> epermit.v1.SuspendPermitResponse
+	25, // 60: epermit.v1.PermitService.ReinstatePermit:output_type -> epermit.v1.ReinstatePermitResponse
+	27, // 61: epermit.v1.PermitService.CancelPermit:output_type -> epermit.v1.CancelPermitResponse
+	30, // 62: epermit.v1.PermitService.ListPendingCancellations:output_type -> epermit.v1.ListPendingCancellationsResponse
+	32, // 63: epermit.v1.PermitService.ApproveCancellation:output_type -> epermit.v1.ApproveCancellationResponse
+	34, // 64: epermit.v1.PermitService.RejectCancellation:output_type -> epermit.v1.RejectCancellationResponse
+	37, // 65: epermit.v1.PermitService.VerifyPermit:output_type -> epermit.v1.VerifyPermitResponse
+	40, // 66: epermit.v1.PermitService.GetIssuerKey:output_type -> epermit.v1.GetIssuerKeyResponse
+	54, // [54:67] is the sub-list for method output_type
+	41, // [41:54] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_permit_proto_init() }
@@ -3015,7 +3245,7 @@ func file_epermit_v1_permit_proto_init() {
 		return
 	}
 	file_epermit_v1_permit_proto_msgTypes[5].OneofWrappers = []any{}
-	file_epermit_v1_permit_proto_msgTypes[29].OneofWrappers = []any{
+	file_epermit_v1_permit_proto_msgTypes[31].OneofWrappers = []any{
 		(*VerifyPermitRequest_CredentialText)(nil),
 		(*VerifyPermitRequest_PermitId)(nil),
 	}
@@ -3025,7 +3255,7 @@ func file_epermit_v1_permit_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_permit_proto_rawDesc), len(file_epermit_v1_permit_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

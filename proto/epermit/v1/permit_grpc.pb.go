@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	PermitService_IssuePermit_FullMethodName              = "/epermit.v1.PermitService/IssuePermit"
+	PermitService_TransferPermit_FullMethodName           = "/epermit.v1.PermitService/TransferPermit"
 	PermitService_GetPermit_FullMethodName                = "/epermit.v1.PermitService/GetPermit"
 	PermitService_ListPermits_FullMethodName              = "/epermit.v1.PermitService/ListPermits"
 	PermitService_EndorsePermit_FullMethodName            = "/epermit.v1.PermitService/EndorsePermit"
@@ -48,8 +49,18 @@ const (
 // is answered with ABORTED.
 type PermitServiceClient interface {
 	// IssuePermit issues a new permit for a resident of this division.
-	// ALREADY_EXISTS when the citizen already holds a permit that is not final.
+	// ALREADY_EXISTS when the citizen already holds a permit here that is not
+	// final. In a federation the permit is PENDING until every other member
+	// has confirmed that the citizen holds none there either; when one does,
+	// the pending permit is withdrawn and the answer is FAILED_PRECONDITION
+	// (PERMIT_WITHDRAWN) naming that permit.
 	IssuePermit(ctx context.Context, in *IssuePermitRequest, opts ...grpc.CallOption) (*IssuePermitResponse, error)
+	// TransferPermit issues a permit here to a resident moving from another
+	// member city, from the credential of their current permit: the old
+	// issuer confirms the holder and residence history, the new permit
+	// records the prior periods, and it comes into force once the old issuer
+	// has marked its permit SUPERSEDED (docs/federation.md).
+	TransferPermit(ctx context.Context, in *TransferPermitRequest, opts ...grpc.CallOption) (*TransferPermitResponse, error)
 	// GetPermit returns one permit with its current status.
 	GetPermit(ctx context.Context, in *GetPermitRequest, opts ...grpc.CallOption) (*GetPermitResponse, error)
 	// ListPermits lists permits, optionally filtered, ordered by permit id.
@@ -99,6 +110,16 @@ func (c *permitServiceClient) IssuePermit(ctx context.Context, in *IssuePermitRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssuePermitResponse)
 	err := c.cc.Invoke(ctx, PermitService_IssuePermit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *permitServiceClient) TransferPermit(ctx context.Context, in *TransferPermitRequest, opts ...grpc.CallOption) (*TransferPermitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferPermitResponse)
+	err := c.cc.Invoke(ctx, PermitService_TransferPermit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +251,18 @@ func (c *permitServiceClient) GetIssuerKey(ctx context.Context, in *GetIssuerKey
 // is answered with ABORTED.
 type PermitServiceServer interface {
 	// IssuePermit issues a new permit for a resident of this division.
-	// ALREADY_EXISTS when the citizen already holds a permit that is not final.
+	// ALREADY_EXISTS when the citizen already holds a permit here that is not
+	// final. In a federation the permit is PENDING until every other member
+	// has confirmed that the citizen holds none there either; when one does,
+	// the pending permit is withdrawn and the answer is FAILED_PRECONDITION
+	// (PERMIT_WITHDRAWN) naming that permit.
 	IssuePermit(context.Context, *IssuePermitRequest) (*IssuePermitResponse, error)
+	// TransferPermit issues a permit here to a resident moving from another
+	// member city, from the credential of their current permit: the old
+	// issuer confirms the holder and residence history, the new permit
+	// records the prior periods, and it comes into force once the old issuer
+	// has marked its permit SUPERSEDED (docs/federation.md).
+	TransferPermit(context.Context, *TransferPermitRequest) (*TransferPermitResponse, error)
 	// GetPermit returns one permit with its current status.
 	GetPermit(context.Context, *GetPermitRequest) (*GetPermitResponse, error)
 	// ListPermits lists permits, optionally filtered, ordered by permit id.
@@ -279,6 +310,9 @@ type UnimplementedPermitServiceServer struct{}
 
 func (UnimplementedPermitServiceServer) IssuePermit(context.Context, *IssuePermitRequest) (*IssuePermitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssuePermit not implemented")
+}
+func (UnimplementedPermitServiceServer) TransferPermit(context.Context, *TransferPermitRequest) (*TransferPermitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferPermit not implemented")
 }
 func (UnimplementedPermitServiceServer) GetPermit(context.Context, *GetPermitRequest) (*GetPermitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPermit not implemented")
@@ -348,6 +382,24 @@ func _PermitService_IssuePermit_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(PermitServiceServer).IssuePermit(ctx, req.(*IssuePermitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PermitService_TransferPermit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferPermitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PermitServiceServer).TransferPermit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PermitService_TransferPermit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PermitServiceServer).TransferPermit(ctx, req.(*TransferPermitRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -560,6 +612,10 @@ var PermitService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IssuePermit",
 			Handler:    _PermitService_IssuePermit_Handler,
+		},
+		{
+			MethodName: "TransferPermit",
+			Handler:    _PermitService_TransferPermit_Handler,
 		},
 		{
 			MethodName: "GetPermit",
