@@ -79,6 +79,8 @@ type Client struct {
 	Accounts epermitv1.AccountServiceClient
 	// Audit is the node's AuditService.
 	Audit epermitv1.AuditServiceClient
+	// Applications is the node's ApplicationService.
+	Applications epermitv1.ApplicationServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -117,10 +119,11 @@ func Dial(target string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("client: dial %s: %w", target, err)
 	}
 	return &Client{
-		Permits:  epermitv1.NewPermitServiceClient(conn),
-		Accounts: epermitv1.NewAccountServiceClient(conn),
-		Audit:    epermitv1.NewAuditServiceClient(conn),
-		conn:     conn,
+		Permits:      epermitv1.NewPermitServiceClient(conn),
+		Accounts:     epermitv1.NewAccountServiceClient(conn),
+		Audit:        epermitv1.NewAuditServiceClient(conn),
+		Applications: epermitv1.NewApplicationServiceClient(conn),
+		conn:         conn,
 	}, nil
 }
 

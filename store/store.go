@@ -67,6 +67,28 @@ type Store interface {
 	// as added or as removed, for Replay.
 	WritePending(ctx context.Context, w PendingWrite) error
 
+	// GetApplication returns the application with this id, or ErrNotFound.
+	GetApplication(ctx context.Context, id string) (*epermitv1.Application, error)
+
+	// ListApplications returns up to limit applications whose id sorts
+	// after the given id ("" for the start), in id order, that match the
+	// filter.
+	ListApplications(ctx context.Context, filter ApplicationFilter, after string, limit int) ([]*epermitv1.Application, error)
+
+	// CountApplications returns how many applications match the filter.
+	// With only OverdueAt set it reads the deadline index alone.
+	CountApplications(ctx context.Context, filter ApplicationFilter) (int, error)
+
+	// WriteApplication stores w.Application atomically with its audit
+	// entry, all or nothing, after checking in the same transaction that:
+	//   - w.RequestID has not been used before (else ErrDuplicateRequest);
+	//   - the application's stored version is w.PrevVersion, where 0 means
+	//     it must not exist yet (else ErrConflict; ErrNotFound when
+	//     PrevVersion > 0 and there is no such application).
+	// w.Application.Version must be w.PrevVersion+1. On success the request
+	// id is recorded with the application as written, for Replay.
+	WriteApplication(ctx context.Context, w ApplicationWrite) error
+
 	// GetAccount returns the account with this name, or ErrNotFound.
 	GetAccount(ctx context.Context, name string) (*Account, error)
 
@@ -182,6 +204,53 @@ type PermitWrite struct {
 	Audit *epermitv1.AuditEntry
 }
 
+// ApplicationFilter narrows ListApplications and CountApplications. The
+// zero value matches every application.
+type ApplicationFilter struct {
+	// State, when set, keeps applications in this state.
+	State epermitv1.ApplicationState
+	// Channel, when set, keeps applications that came in this way.
+	Channel epermitv1.ApplicationChannel
+	// OverdueAt, when not zero, keeps the applications that are overdue at
+	// that time: ACCEPTED with a deadline before it.
+	OverdueAt time.Time
+}
+
+// Matches reports whether a stored application passes the filter.
+func (f ApplicationFilter) Matches(a *epermitv1.Application) bool {
+	switch {
+	case f.State != epermitv1.ApplicationState_APPLICATION_STATE_UNSPECIFIED && a.GetState() != f.State:
+		return false
+	case f.Channel != epermitv1.ApplicationChannel_APPLICATION_CHANNEL_UNSPECIFIED && a.GetChannel() != f.Channel:
+		return false
+	case !f.OverdueAt.IsZero() && !IsOverdue(a, f.OverdueAt):
+		return false
+	}
+	return true
+}
+
+// IsOverdue reports whether an application is overdue at t: accepted, not
+// yet decided, and past its deadline.
+func IsOverdue(a *epermitv1.Application, t time.Time) bool {
+	return a.GetState() == epermitv1.ApplicationState_APPLICATION_STATE_ACCEPTED &&
+		a.GetDeadline() != nil && a.GetDeadline().AsTime().Before(t)
+}
+
+// ApplicationWrite is one atomic change of one application.
+type ApplicationWrite struct {
+	// RequestID is the caller's idempotency key; empty for none.
+	RequestID string
+	// RequestHash fingerprints the request that carried RequestID.
+	RequestHash []byte
+	// PrevVersion is the version the change was computed from; 0 creates.
+	PrevVersion int64
+	// Application is the new state, with Version = PrevVersion+1.
+	Application *epermitv1.Application
+	// Audit, when set, is appended to the audit log in the same
+	// transaction.
+	Audit *epermitv1.AuditEntry
+}
+
 // Replayed is what a write recorded under its request id.
 type Replayed struct {
 	// RequestHash is the fingerprint stored with the request id.
@@ -192,10 +261,14 @@ type Replayed struct {
 	// Pending is the pending cancellation as that WritePending added or
 	// removed it.
 	Pending *epermitv1.PendingCancellation
+	// Application is the application exactly as that WriteApplication
+	// stored it.
+	Application *epermitv1.Application
 }
 
 var (
-	// ErrNotFound is returned when the permit or request id does not exist.
+	// ErrNotFound is returned when the permit, application or request id
+	// does not exist.
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict is returned when a write's PrevVersion is not the stored
 	// version (a concurrent change won), or a new permit's id is taken.
@@ -253,6 +326,15 @@ func IsFinal(s epermitv1.PermitStatus) bool {
 		return true
 	}
 	return false
+}
+
+// GetApplication returns the replayed application; nil for a nil
+// *Replayed.
+func (r *Replayed) GetApplication() *epermitv1.Application {
+	if r == nil {
+		return nil
+	}
+	return r.Application
 }
 
 // GetPermit returns the replayed permit; nil for a nil *Replayed.

@@ -48,7 +48,8 @@ func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
 }
 
 // fakeNode is an in-memory permitd: a PermitService, with an
-// AccountService (fakeAccounts) and an AuditService (fakeAudit) beside it.
+// AccountService (fakeAccounts), an AuditService (fakeAudit) and an
+// ApplicationService (fakeApplications) beside it.
 // It records the mutating requests it receives and the metadata of every
 // call, and can be told to require credentials or to fail a method.
 type fakeNode struct {
@@ -56,6 +57,7 @@ type fakeNode struct {
 
 	accounts *fakeAccounts
 	audit    *fakeAudit
+	apps     *fakeApplications
 
 	mu          sync.Mutex
 	permits     map[string]*epermitv1.Permit
@@ -98,6 +100,7 @@ func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.P
 	n := &fakeNode{permits: map[string]*epermitv1.Permit{}, failures: map[string]error{}}
 	n.accounts = &fakeAccounts{node: n, accounts: map[string]*fakeAccount{}}
 	n.audit = &fakeAudit{node: n}
+	n.apps = &fakeApplications{node: n, apps: map[string]*epermitv1.Application{}}
 	for _, p := range permits {
 		n.permits[p.GetId()] = proto.CloneOf(p)
 	}
@@ -113,6 +116,7 @@ func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.P
 	epermitv1.RegisterPermitServiceServer(srv, n)
 	epermitv1.RegisterAccountServiceServer(srv, n.accounts)
 	epermitv1.RegisterAuditServiceServer(srv, n.audit)
+	epermitv1.RegisterApplicationServiceServer(srv, n.apps)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	return n, lis.Addr().String()

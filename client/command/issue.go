@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -13,18 +12,10 @@ import (
 
 // issueOptions are the options of the issue command.
 type issueOptions struct {
-	global           *globalOptions
-	name             string
-	citizenID        string
-	ethnicity        string
-	hukouAddress     string
-	residenceAddress string
-	residenceStart   string
-	request          requestOptions
+	global  *globalOptions
+	holder  holderOptions
+	request requestOptions
 }
-
-// issueRequired are the flags issue cannot do without.
-var issueRequired = []string{"name", "citizen-id", "ethnicity", "hukou-address", "residence-address"}
 
 // newIssueCommand returns the issue command.
 func newIssueCommand(g *globalOptions) *cobra.Command {
@@ -51,35 +42,20 @@ confiscated, superseded or expired.`,
 
 // addFlags defines the flags of issue on fs.
 func (o *issueOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.name, "name", "", "full `name` as on the resident identity card (required)")
-	fs.StringVar(&o.citizenID, "citizen-id", "", "18-character citizen `id` number (公民身份号码) (required)")
-	fs.StringVar(&o.ethnicity, "ethnicity", "", "`ethnicity` (民族), e.g. 汉 (required)")
-	fs.StringVar(&o.hukouAddress, "hukou-address", "", "household-registration (户籍) `address` (required)")
-	fs.StringVar(&o.residenceAddress, "residence-address", "", "current residence `address` in this division (required)")
-	fs.StringVar(&o.residenceStart, "residence-start", "", "`date` (YYYY-MM-DD) residence in this division began; default the day of issue")
+	o.holder.addFlags(fs, "this division", "the day of issue")
 	o.request.addFlags(fs)
 }
 
 // run issues the permit and prints it.
 func (o *issueOptions) run(cmd *cobra.Command, _ []string) error {
-	if err := requireFlags(cmd, issueRequired...); err != nil {
+	if err := o.holder.check(cmd); err != nil {
 		return err
 	}
-	if o.residenceStart != "" {
-		if _, err := time.Parse(time.DateOnly, o.residenceStart); err != nil {
-			return usagef(cmd, "--residence-start %q is not a date written YYYY-MM-DD", o.residenceStart)
-		}
-	}
 	req := &epermitv1.IssuePermitRequest{
-		RequestId: o.request.id(),
-		Holder: &epermitv1.Holder{
-			Name:         o.name,
-			CitizenId:    o.citizenID,
-			Ethnicity:    o.ethnicity,
-			HukouAddress: o.hukouAddress,
-		},
-		ResidenceAddress:   o.residenceAddress,
-		ResidenceStartDate: o.residenceStart,
+		RequestId:          o.request.id(),
+		Holder:             o.holder.holder(),
+		ResidenceAddress:   o.holder.residenceAddress,
+		ResidenceStartDate: o.holder.residenceStart,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		resp, err := c.Permits.IssuePermit(ctx, req)

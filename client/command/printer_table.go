@@ -43,7 +43,6 @@ func (t *tablePrinter) newTable() *table {
 // Permit prints a vertical list of every field of p, then the credential.
 func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) error {
 	tb := t.newTable()
-	h := p.GetHolder()
 	tb.add("ID", p.GetId())
 	tb.add("Status", enumWord(p.GetStatus()))
 	if r := p.GetPendingReason(); r != "" {
@@ -52,12 +51,7 @@ func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) e
 	if id := p.GetSupersededBy(); id != "" {
 		tb.add("Superseded by", id)
 	}
-	tb.add("Name", h.GetName())
-	tb.add("Citizen ID", h.GetCitizenId())
-	tb.add("Sex", optionalWord(h.GetSex()))
-	tb.add("Birth date", orDash(h.GetBirthDate()))
-	tb.add("Ethnicity", orDash(h.GetEthnicity()))
-	tb.add("Hukou address", orDash(h.GetHukouAddress()))
+	addHolder(tb, p.GetHolder())
 	tb.add("Residence address", orDash(p.GetResidenceAddress()))
 	tb.add("Issuing division", orDash(p.GetIssuingDivision()))
 	tb.add("Issuing authority", orDash(p.GetIssuingAuthority()))
@@ -111,6 +105,16 @@ func (t *tablePrinter) Permit(p *epermitv1.Permit, cred *epermitv1.Credential) e
 		tb.add("Credential", cred.GetText())
 	}
 	return tb.writeTo(t.out)
+}
+
+// addHolder adds the rows of a permit's holder or an applicant.
+func addHolder(tb *table, h *epermitv1.Holder) {
+	tb.add("Name", h.GetName())
+	tb.add("Citizen ID", h.GetCitizenId())
+	tb.add("Sex", optionalWord(h.GetSex()))
+	tb.add("Birth date", orDash(h.GetBirthDate()))
+	tb.add("Ethnicity", orDash(h.GetEthnicity()))
+	tb.add("Hukou address", orDash(h.GetHukouAddress()))
 }
 
 // Permits prints one row per permit, the citizen id masked; the next page

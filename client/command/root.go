@@ -24,7 +24,8 @@ const (
 
 const rootLong = `permitctl is the command line of a Yangtze River Delta member division's
 electronic residence permit (电子居住证) register. It talks to the division's
-permitd node over gRPC. Clerks issue permits, record the yearly endorsement
+permitd node over gRPC. Clerks take in applications for a permit and decide
+them (application), issue permits, record the yearly endorsement
 (签注), suspend, show and list them, verify credentials and print their QR
 codes; supervisors reinstate permits and decide cancellations, two of them
 for each; admins manage accounts; auditors read and verify the audit log.
@@ -262,6 +263,7 @@ func NewRoot() *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newIssueCommand(g),
+		newApplicationCommand(g),
 		newShowCommand(g),
 		newListCommand(g),
 		newEndorseCommand(g),

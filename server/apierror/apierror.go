@@ -8,6 +8,8 @@
 package apierror
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -40,6 +42,16 @@ func (v *Violations) Err(msg string) error {
 		return nil
 	}
 	return withDetails(codes.InvalidArgument, msg, &errdetails.BadRequest{FieldViolations: v.list})
+}
+
+// ErrUnder is Err with every field named under prefix ("application" makes
+// "holder.name" "application.holder.name"), for checks of a message that a
+// request holds as one of its fields.
+func (v *Violations) ErrUnder(prefix, msg string) error {
+	for _, fv := range v.list {
+		fv.Field = prefix + "." + fv.Field
+	}
+	return v.Err(msg)
 }
 
 // InvalidField is a shortcut for a request with a single bad field.
@@ -75,6 +87,18 @@ func FailedPrecondition(kind, subject, msg string) error {
 // retry.
 func Aborted(msg string) error {
 	return status.Error(codes.Aborted, msg)
+}
+
+// Ended returns the error callers see when err says that the call's context
+// ended (Canceled, DeadlineExceeded), or nil for any other err.
+func Ended(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	return nil
 }
 
 // Internal hides a cause the caller must not see behind a fixed message.

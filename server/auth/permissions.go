@@ -71,6 +71,15 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.PermitService/VerifyPermit":             {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: PersonalDataOnRequest},
 	"/epermit.v1.PermitService/GetIssuerKey":             {Public: true},
 
+	// ApplicationService: clerks take applications in and supplement them;
+	// clerks and supervisors decide them (approving issues the permit).
+	"/epermit.v1.ApplicationService/SubmitApplication":     {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.ApplicationService/GetApplication":        {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
+	"/epermit.v1.ApplicationService/ListApplications":      {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
+	"/epermit.v1.ApplicationService/SupplementApplication": {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.ApplicationService/ApproveApplication":    {Roles: roles(clerk, supervisor), Mutation: true},
+	"/epermit.v1.ApplicationService/RejectApplication":     {Roles: roles(clerk, supervisor), Mutation: true},
+
 	// AccountService: admin work, except asking who one is.
 	"/epermit.v1.AccountService/CreateAccount":  {Roles: roles(admin), Mutation: true},
 	"/epermit.v1.AccountService/ListAccounts":   {Roles: roles(admin)},
@@ -94,6 +103,9 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.FederationService/GetPermitStatus":     {Roles: roles(partner), AnyDivision: roles(partner)},
 	"/epermit.v1.FederationService/GetResidenceHistory": {Roles: roles(partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
 	"/epermit.v1.FederationService/SupersedePermit":     {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},
+	// A member hands over an application it accepted on this node's behalf
+	// (异地代收); the change is audited with the caller's account.
+	"/epermit.v1.FederationService/ForwardApplication": {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},
 
 	// Standard services: health checks for load balancers and
 	// orchestrators, reflection for tools such as grpcurl. Neither reveals

@@ -125,6 +125,9 @@ type Service struct {
 	epermitv1.UnsafeFederationServiceServer
 	Register
 	status *Status
+	// applications takes in forwarded applications (forward.go); nil
+	// refuses them.
+	applications ApplicationReceiver
 }
 
 // NewService returns the FederationService of a node.

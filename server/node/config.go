@@ -12,6 +12,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/yrd-epermit/epermit/division"
+	"github.com/yrd-epermit/epermit/server/application"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
 // Config is a node's configuration. Load fills it from defaults, a YAML
@@ -40,6 +43,66 @@ type Config struct {
 	Trust TrustConfig `yaml:"trust"`
 	// Federation configures how this node calls the other members.
 	Federation FederationConfig `yaml:"federation"`
+	// Applications configures applications for a permit.
+	Applications ApplicationsConfig `yaml:"applications"`
+}
+
+// ApplicationsConfig is what varies by city in applications for a permit.
+type ApplicationsConfig struct {
+	// DeadlineDays is how many days after acceptance the decision is due:
+	// 15 by the regulations (Art. 9), which let a city extend it to no
+	// more than 30.
+	DeadlineDays int `yaml:"deadline_days"`
+	// RequiredMaterials are the materials an application needs, each told
+	// by code and name when missing. An item with any_of is a choice:
+	// any one of its materials meets it (Art. 2: proof of employment, of
+	// stable residence or of continuous study). Setting it replaces the
+	// whole default list.
+	RequiredMaterials []MaterialConfig `yaml:"required_materials"`
+}
+
+// MaterialConfig is one required material, or a choice of materials.
+type MaterialConfig struct {
+	// Code is the stable code clerks give, in lower-case snake case.
+	Code string `yaml:"code"`
+	// Zh and En are its names in Chinese and English.
+	Zh string `yaml:"zh"`
+	En string `yaml:"en"`
+	// AnyOf, for a choice, are the materials of which one is enough; they
+	// have no any_of of their own.
+	AnyOf []MaterialConfig `yaml:"any_of"`
+}
+
+// defaultMaterials is application.DefaultRequirements as configuration.
+func defaultMaterials() []MaterialConfig {
+	var out []MaterialConfig
+	for _, r := range application.DefaultRequirements() {
+		m := MaterialConfig{Code: r.Code, Zh: r.NameZh, En: r.NameEn}
+		for _, c := range r.AnyOf {
+			m.AnyOf = append(m.AnyOf, MaterialConfig{Code: c.GetCode(), Zh: c.GetNameZh(), En: c.GetNameEn()})
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// requirements converts the configured materials for the service.
+func (c ApplicationsConfig) requirements() ([]application.Requirement, error) {
+	var out []application.Requirement
+	for _, m := range c.RequiredMaterials {
+		r := application.Requirement{Code: m.Code, NameZh: m.Zh, NameEn: m.En}
+		for _, a := range m.AnyOf {
+			if len(a.AnyOf) > 0 {
+				return nil, fmt.Errorf("applications.required_materials: %q inside the choice %q has a choice of its own", a.Code, m.Code)
+			}
+			r.AnyOf = append(r.AnyOf, &epermitv1.Material{Code: a.Code, NameZh: a.Zh, NameEn: a.En})
+		}
+		out = append(out, r)
+	}
+	if err := application.CheckRequirements(out); err != nil {
+		return nil, fmt.Errorf("applications.required_materials: %w", err)
+	}
+	return out, nil
 }
 
 // FederationConfig is this node's side of calls to other member nodes.
@@ -120,6 +183,10 @@ func DefaultConfig() Config {
 		Limits:     LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
 		Trust:      TrustConfig{Refresh: time.Minute},
 		Federation: FederationConfig{StatusRefresh: time.Minute, StatusMaxAge: time.Hour},
+		Applications: ApplicationsConfig{
+			DeadlineDays:      application.DefaultDeadlineDays,
+			RequiredMaterials: defaultMaterials(),
+		},
 	}
 }
 
@@ -264,6 +331,13 @@ func (c Config) Validate() error {
 	case f.StatusRefresh < time.Second || f.StatusMaxAge < f.StatusRefresh:
 		errs = append(errs, fmt.Errorf("federation: status_refresh %v must be at least 1s and status_max_age %v at least as long",
 			f.StatusRefresh, f.StatusMaxAge))
+	}
+	if d := c.Applications.DeadlineDays; d < 1 || d > application.MaxDeadlineDays {
+		errs = append(errs, fmt.Errorf("applications.deadline_days %d is out of range 1..%d: the regulations (Art. 9) set 15 days from acceptance, which a city may extend to no more than %d",
+			d, application.MaxDeadlineDays, application.MaxDeadlineDays))
+	}
+	if _, err := c.Applications.requirements(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Limits.MutationsPerSecond < 0 || c.Limits.MutationBurst < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))

@@ -73,6 +73,11 @@ func TestLoadRejects(t *testing.T) {
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"bad window", []string{"--config", write("b.yaml", "rules:\n  endorsement_window_months: 0\n")}, "endorsement_window_months"},
 		{"bad reason", []string{"--config", write("c.yaml", "rules:\n  cancel_reasons: [bored]\n")}, "bored"},
+		{"deadline over 30 days", []string{"--config", write("d.yaml", "applications:\n  deadline_days: 31\n")}, "applications.deadline_days 31 is out of range 1..30"},
+		{"deadline of no days", []string{"--config", write("e.yaml", "applications:\n  deadline_days: 0\n")}, "applications.deadline_days 0 is out of range 1..30"},
+		{"material without a name", []string{"--config", write("f.yaml", "applications:\n  required_materials:\n    - code: id_card\n      zh: 居民身份证\n")}, "needs both its Chinese (zh) and English (en) name"},
+		{"material listed twice", []string{"--config", write("g.yaml", "applications:\n  required_materials:\n    - {code: photo, zh: 照片, en: photo}\n    - {code: photo, zh: 照片, en: photo}\n")}, `"photo" is listed twice`},
+		{"nested choice", []string{"--config", write("h.yaml", "applications:\n  required_materials:\n    - code: proof\n      zh: 证明\n      en: proof\n      any_of:\n        - {code: a, zh: 甲, en: a, any_of: [{code: b, zh: 乙, en: b}]}\n        - {code: c, zh: 丙, en: c}\n")}, "has a choice of its own"},
 		{"bad log level", []string{"--log-level", "loud"}, "log level"},
 		{"stray argument", []string{"serve"}, "unexpected argument"},
 		{"unknown flag", []string{"--port", "1"}, "flag provided but not defined"},
@@ -84,6 +89,42 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestApplicationsConfig: the defaults follow the regulations, and a city
+// may extend the deadline to 30 days and list its own materials.
+func TestApplicationsConfig(t *testing.T) {
+	cfg, err := Load(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := cfg.Applications.requirements()
+	if err != nil || cfg.Applications.DeadlineDays != 15 || len(reqs) != 4 || len(reqs[3].AnyOf) != 3 {
+		t.Fatalf("default applications config: %d days, %+v, %v", cfg.Applications.DeadlineDays, reqs, err)
+	}
+	file := filepath.Join(t.TempDir(), "permitd.yaml")
+	if err := os.WriteFile(file, []byte(`
+applications:
+  deadline_days: 30
+  required_materials:
+    - {code: id_card, zh: 居民身份证, en: resident identity card}
+    - code: condition_proof
+      zh: 就业或就读证明之一
+      en: proof of employment or study
+      any_of:
+        - {code: employment_proof, zh: 就业证明, en: proof of employment}
+        - {code: study_proof, zh: 就读证明, en: proof of study}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load([]string{"--config", file}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, err = cfg.Applications.requirements()
+	if err != nil || cfg.Applications.DeadlineDays != 30 || len(reqs) != 2 || reqs[1].AnyOf[1].GetCode() != "study_proof" {
+		t.Fatalf("configured applications: %d days, %+v, %v", cfg.Applications.DeadlineDays, reqs, err)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/pki"
 	"github.com/yrd-epermit/epermit/server/account"
+	"github.com/yrd-epermit/epermit/server/application"
 	"github.com/yrd-epermit/epermit/server/audit"
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/federation"
@@ -85,6 +86,10 @@ type Node struct {
 	peers       *federation.Peers
 	watchCtx    context.Context
 	settlerDone chan struct{}
+	// stopForward stops the application forwarder, and forwarded is
+	// closed when it has stopped.
+	stopForward context.CancelFunc
+	forwarded   chan struct{}
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -215,10 +220,27 @@ func New(cfg Config, opts Options) (*Node, error) {
 		permitCfg.Peers = n.peers
 	}
 	permits := permit.New(permitCfg)
+	requirements, _ := cfg.Applications.requirements()
+	appCfg := application.Config{
+		Store: st, Issuer: permits, Division: cfg.Division,
+		DeadlineDays: cfg.Applications.DeadlineDays, Requirements: requirements,
+		Clock: clock, Logger: log,
+	}
+	if n.peers != nil {
+		appCfg.Peers = n.peers
+	}
+	apps, err := application.New(appCfg)
+	if err != nil {
+		n.stopWatch()
+		lis.Close()
+		st.Close()
+		return nil, fmt.Errorf("applications: %w", err)
+	}
 	permit.RegisterService(n.grpc, permits)
+	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
-	federation.RegisterService(n.grpc, federation.NewService(status, permits))
+	federation.RegisterService(n.grpc, federation.NewService(status, permits).WithApplications(apps))
 	if n.peers != nil {
 		n.settlerDone = make(chan struct{})
 		go func() {
@@ -228,6 +250,13 @@ func New(cfg Config, opts Options) (*Node, error) {
 			}
 		}()
 	}
+	n.forwarded = make(chan struct{})
+	var forwardCtx context.Context
+	forwardCtx, n.stopForward = context.WithCancel(context.Background())
+	go func() {
+		defer close(n.forwarded)
+		apps.Forward(forwardCtx, application.ForwardOptions{})
+	}()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
@@ -264,6 +293,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.settlerDone != nil {
 		<-n.settlerDone // its writes finish before the store closes
 	}
+	n.stopForward()
 	n.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -277,6 +307,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.grpc.Stop()
 		<-done
 	}
+	<-n.forwarded
 	if n.peers != nil {
 		n.peers.Close()
 	}

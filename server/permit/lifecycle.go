@@ -3,15 +3,14 @@ package permit
 import (
 	"time"
 
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
 // China Standard Time: permit dates are calendar dates there (no DST).
-var cst = time.FixedZone("CST", 8*60*60)
-
-const dateLayout = "2006-01-02"
+var cst = validate.CST
 
 // Rules are the per-city parts of the permit lifecycle.
 type Rules struct {
@@ -30,16 +29,13 @@ type Rules struct {
 // every cancellation ground.
 func DefaultRules() Rules { return Rules{EndorsementWindowMonths: 1} }
 
-// today is the calendar date of t in China Standard Time, at midnight.
-func today(t time.Time) time.Time {
-	y, m, d := t.In(cst).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, cst)
-}
-
-func formatDate(t time.Time) string { return t.Format(dateLayout) }
-
-// parseDate parses a stored or requested "YYYY-MM-DD" date.
-func parseDate(s string) (time.Time, error) { return time.ParseInLocation(dateLayout, s, cst) }
+// today is the calendar date of t in China Standard Time, at midnight;
+// formatDate and parseDate write and read "YYYY-MM-DD" dates.
+var (
+	today      = validate.Today
+	formatDate = validate.FormatDate
+	parseDate  = validate.ParseDate
+)
 
 // mustDate parses a date the node wrote itself; stored dates are always valid.
 func mustDate(s string) time.Time {

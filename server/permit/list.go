@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -29,13 +30,7 @@ func (s *Service) ListPermits(ctx context.Context, req *epermitv1.ListPermitsReq
 	if _, ok := epermitv1.PermitStatus_name[int32(req.Status)]; !ok {
 		v.Add("status", "UNKNOWN", "is not a known permit status")
 	}
-	size := int(req.PageSize)
-	switch {
-	case size < 0 || size > maxPageSize:
-		v.Add("page_size", "OUT_OF_RANGE", fmt.Sprintf("must be between 1 and %d (0 for %d)", maxPageSize, defaultPage))
-	case size == 0:
-		size = defaultPage
-	}
+	size := validate.PageSize(&v, req.PageSize)
 	after, ok := decodePageToken(req)
 	if !ok {
 		v.Add("page_token", "INVALID", "is not a token returned by a ListPermits call with the same filter")

@@ -21,7 +21,6 @@ package permit
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"time"
@@ -35,6 +34,7 @@ import (
 	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/trust"
@@ -484,14 +484,7 @@ func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (
 }
 
 // fingerprint identifies a request by its type and content.
-func fingerprint(req proto.Message) []byte {
-	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(req)
-	h := sha256.New()
-	h.Write([]byte(req.ProtoReflect().Descriptor().FullName()))
-	h.Write([]byte{0})
-	h.Write(b)
-	return h.Sum(nil)
-}
+var fingerprint = validate.Fingerprint
 
 // decorateAt fills a record's computed fields as of t.
 func (s *Service) decorateAt(p *epermitv1.Permit, t time.Time) *epermitv1.Permit {

@@ -41,11 +41,20 @@ var (
 	bucketAccounts       = []byte("accounts")
 	bucketTokens         = []byte("tokens")
 	bucketAudit          = []byte("audit")
+	bucketApplications   = []byte("applications")
+	bucketDeadlines      = []byte("application_deadlines")
+	bucketAppStates      = []byte("application_states")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketPermits, bucketRequests, bucketPending,
 		bucketPendingPermits, bucketAccounts, bucketTokens, bucketAudit,
+		bucketApplications, bucketDeadlines, bucketAppStates,
 	}
+
+	// addedBuckets came after layout 2 was first written: Open adds them
+	// to a layout 2 file that lacks them, which leaves it readable by the
+	// versions before them (they ignore buckets they do not know).
+	addedBuckets = [][]byte{bucketApplications, bucketDeadlines, bucketAppStates}
 
 	keyLayout    = []byte("layout")
 	keyAuditHead = []byte("audit_head")
@@ -182,6 +191,11 @@ func prepare(tx *bbolt.Tx) error {
 		return fmt.Errorf("file layout 1, from a development version of epermit that kept the citizen index in the file: this epermit reads layout %s and does not convert files (none of layout 1 was deployed); issue the permits again into a new file", want)
 	default:
 		return fmt.Errorf("unknown file layout %q: this epermit reads layout %s", got, want)
+	}
+	for _, name := range addedBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {

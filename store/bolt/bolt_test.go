@@ -119,6 +119,39 @@ func TestOpenMissingFolder(t *testing.T) {
 	}
 }
 
+// TestOpenAddsApplicationBuckets checks that a layout 2 file written before
+// applications existed opens, keeps its permits and gains the application
+// buckets.
+func TestOpenAddsApplicationBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "epermit.db")
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range []string{"meta", "permits", "requests", "pending", "pending_permits", "accounts", "tokens", "audit"} {
+			if _, err := tx.CreateBucket([]byte(name)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("layout"), []byte("2"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open of a layout 2 file without application buckets: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.GetApplication(t.Context(), "A330604-0000000000000"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetApplication on the opened file: %v, want ErrNotFound", err)
+	}
+}
+
 // TestOpenLayout checks that Open lays out a new file and refuses one whose
 // layout it does not know.
 func TestOpenLayout(t *testing.T) {
@@ -133,7 +166,7 @@ func TestOpenLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
+	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}

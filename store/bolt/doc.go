@@ -29,7 +29,9 @@
 //     1, a permit write: 8-byte version || permit id (the permit itself is
 //     the permits key of that version);
 //     2, a pending cancellation added, and 3, one removed: the pending
-//     cancellation, deterministically marshalled protobuf.
+//     cancellation, deterministically marshalled protobuf;
+//     4, an application write: the application as written,
+//     deterministically marshalled protobuf.
 //
 //   - pending: pending cancellations. Key = pending id; value =
 //     deterministically marshalled epermitv1.PendingCancellation.
@@ -46,6 +48,27 @@
 //   - tokens: key = SHA-256 hash of an account's current token (32 bytes);
 //     value = the account name. System accounts, without a token, have no
 //     key.
+//
+//   - applications: key = application id ("A" and a permit-style id, so
+//     keys arrive in time order); value = the current application,
+//     deterministically marshalled epermitv1.Application. Applications
+//     keep no past versions: the audit log and request records tell their
+//     history.
+//
+//   - application_deadlines: the applications whose deadline runs
+//     (ACCEPTED). Key = 8-byte Unix time of the deadline in nanoseconds ||
+//     application id; empty value. Overdue applications are the keys
+//     before now, so they are listed and counted without reading the
+//     others.
+//
+//   - application_states: every application by state. Key = state (1
+//     byte, the epermitv1.ApplicationState number) || application id;
+//     empty value. Listing one state (the forwarder reads FORWARDING) and
+//     counting it read only that state's keys.
+//
+//     These three buckets came after layout 2 was first written; Open adds
+//     them to a layout 2 file without them (older versions of epermit
+//     ignore them), so the layout version did not change.
 //
 //   - audit: the audit log. Key = 8-byte seq, from 1; value = the
 //     deterministic protobuf encoding of the epermitv1.AuditEntry with its

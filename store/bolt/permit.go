@@ -168,6 +168,8 @@ func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, 
 				return fmt.Errorf("bolt: request %q names missing permit %s version %d", requestID, rec.permitID, rec.version)
 			}
 			r.Permit, err = unmarshalPermit(rec.permitID, data)
+		case kindApplication:
+			r.Application, err = unmarshalApplication("of request "+requestID, rec.pending)
 		default:
 			r.Pending = new(epermitv1.PendingCancellation)
 			if err = proto.Unmarshal(rec.pending, r.Pending); err != nil {
@@ -375,6 +377,7 @@ const (
 	kindPermit         byte = 1
 	kindPendingAdded   byte = 2
 	kindPendingRemoved byte = 3
+	kindApplication    byte = 4
 )
 
 // request is a decoded request record.
@@ -383,7 +386,7 @@ type request struct {
 	hash     []byte
 	permitID string // kindPermit
 	version  int64  // kindPermit
-	pending  []byte // the other kinds: the marshalled pending cancellation
+	pending  []byte // the other kinds: the marshalled pending cancellation or application
 }
 
 // encodePermitRequest builds the request record of a permit write:
@@ -426,7 +429,7 @@ func decodeRequest(rec []byte) (request, error) {
 			return request{}, errors.New("corrupt permit request record")
 		}
 		r.version, r.permitID = int64(binary.BigEndian.Uint64(rest)), string(rest[8:])
-	case kindPendingAdded, kindPendingRemoved:
+	case kindPendingAdded, kindPendingRemoved, kindApplication:
 		r.pending = rest
 	default:
 		return request{}, fmt.Errorf("unknown request record kind %d", r.kind)

@@ -75,6 +75,10 @@ func Run(t *testing.T, b Backend) {
 		{"AuditList", testAuditList},
 		{"AuditScan", testAuditScan},
 		{"AuditWithWrites", testAuditWithWrites},
+		{"Applications", testApplications},
+		{"ApplicationIdempotency", testApplicationIdempotency},
+		{"ApplicationList", testApplicationList},
+		{"ApplicationAudit", testApplicationAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })

@@ -594,12 +594,114 @@ func (x *SupersedePermitResponse) GetPermit() *PermitRef {
 	return nil
 }
 
+type ForwardApplicationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application as the calling member accepted it on this node's
+	// behalf (异地代收): its id there, holder, residence address and start
+	// date, channel, target_division (this node), materials provided and
+	// create_time. Output-only fields are ignored.
+	Application   *Application `protobuf:"bytes,1,opt,name=application,proto3" json:"application,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardApplicationRequest) Reset() {
+	*x = ForwardApplicationRequest{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardApplicationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardApplicationRequest) ProtoMessage() {}
+
+func (x *ForwardApplicationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardApplicationRequest.ProtoReflect.Descriptor instead.
+func (*ForwardApplicationRequest) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ForwardApplicationRequest) GetApplication() *Application {
+	if x != nil {
+		return x.Application
+	}
+	return nil
+}
+
+type ForwardApplicationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The application's id at this node.
+	ApplicationId string `protobuf:"bytes,1,opt,name=application_id,json=applicationId,proto3" json:"application_id,omitempty"`
+	// Its state here: ACCEPTED or MATERIALS_REQUIRED.
+	State         ApplicationState `protobuf:"varint,2,opt,name=state,proto3,enum=epermit.v1.ApplicationState" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardApplicationResponse) Reset() {
+	*x = ForwardApplicationResponse{}
+	mi := &file_epermit_v1_federation_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardApplicationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardApplicationResponse) ProtoMessage() {}
+
+func (x *ForwardApplicationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_epermit_v1_federation_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardApplicationResponse.ProtoReflect.Descriptor instead.
+func (*ForwardApplicationResponse) Descriptor() ([]byte, []int) {
+	return file_epermit_v1_federation_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ForwardApplicationResponse) GetApplicationId() string {
+	if x != nil {
+		return x.ApplicationId
+	}
+	return ""
+}
+
+func (x *ForwardApplicationResponse) GetState() ApplicationState {
+	if x != nil {
+		return x.State
+	}
+	return ApplicationState_APPLICATION_STATE_UNSPECIFIED
+}
+
 var File_epermit_v1_federation_proto protoreflect.FileDescriptor
 
 const file_epermit_v1_federation_proto_rawDesc = "" +
 	"\n" +
 	"\x1bepermit/v1/federation.proto\x12\n" +
-	"epermit.v1\x1a\x17epermit/v1/permit.proto\"9\n" +
+	"epermit.v1\x1a\x1cepermit/v1/application.proto\x1a\x17epermit/v1/permit.proto\"9\n" +
 	"\x14GetStatusListRequest\x12!\n" +
 	"\fhave_version\x18\x01 \x01(\x04R\vhaveVersion\"N\n" +
 	"\x15GetStatusListResponse\x12\x12\n" +
@@ -633,13 +735,19 @@ const file_epermit_v1_federation_proto_rawDesc = "" +
 	"citizen_id\x18\x02 \x01(\tR\tcitizenId\x12.\n" +
 	"\x13successor_permit_id\x18\x03 \x01(\tR\x11successorPermitId\"H\n" +
 	"\x17SupersedePermitResponse\x12-\n" +
-	"\x06permit\x18\x01 \x01(\v2\x15.epermit.v1.PermitRefR\x06permit2\xd9\x03\n" +
+	"\x06permit\x18\x01 \x01(\v2\x15.epermit.v1.PermitRefR\x06permit\"V\n" +
+	"\x19ForwardApplicationRequest\x129\n" +
+	"\vapplication\x18\x01 \x01(\v2\x17.epermit.v1.ApplicationR\vapplication\"w\n" +
+	"\x1aForwardApplicationResponse\x12%\n" +
+	"\x0eapplication_id\x18\x01 \x01(\tR\rapplicationId\x122\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x1c.epermit.v1.ApplicationStateR\x05state2\xbe\x04\n" +
 	"\x11FederationService\x12T\n" +
 	"\rGetStatusList\x12 .epermit.v1.GetStatusListRequest\x1a!.epermit.v1.GetStatusListResponse\x12N\n" +
 	"\vFindPermits\x12\x1e.epermit.v1.FindPermitsRequest\x1a\x1f.epermit.v1.FindPermitsResponse\x12Z\n" +
 	"\x0fGetPermitStatus\x12\".epermit.v1.GetPermitStatusRequest\x1a#.epermit.v1.GetPermitStatusResponse\x12f\n" +
 	"\x13GetResidenceHistory\x12&.epermit.v1.GetResidenceHistoryRequest\x1a'.epermit.v1.GetResidenceHistoryResponse\x12Z\n" +
-	"\x0fSupersedePermit\x12\".epermit.v1.SupersedePermitRequest\x1a#.epermit.v1.SupersedePermitResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
+	"\x0fSupersedePermit\x12\".epermit.v1.SupersedePermitRequest\x1a#.epermit.v1.SupersedePermitResponse\x12c\n" +
+	"\x12ForwardApplication\x12%.epermit.v1.ForwardApplicationRequest\x1a&.epermit.v1.ForwardApplicationResponseB;Z9github.com/yrd-epermit/epermit/proto/epermit/v1;epermitv1b\x06proto3"
 
 var (
 	file_epermit_v1_federation_proto_rawDescOnce sync.Once
@@ -653,7 +761,7 @@ func file_epermit_v1_federation_proto_rawDescGZIP() []byte {
 	return file_epermit_v1_federation_proto_rawDescData
 }
 
-var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_epermit_v1_federation_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_epermit_v1_federation_proto_goTypes = []any{
 	(*GetStatusListRequest)(nil),        // 0: epermit.v1.GetStatusListRequest
 	(*GetStatusListResponse)(nil),       // 1: epermit.v1.GetStatusListResponse
@@ -666,33 +774,41 @@ var file_epermit_v1_federation_proto_goTypes = []any{
 	(*GetResidenceHistoryResponse)(nil), // 8: epermit.v1.GetResidenceHistoryResponse
 	(*SupersedePermitRequest)(nil),      // 9: epermit.v1.SupersedePermitRequest
 	(*SupersedePermitResponse)(nil),     // 10: epermit.v1.SupersedePermitResponse
-	(PermitStatus)(0),                   // 11: epermit.v1.PermitStatus
-	(*Holder)(nil),                      // 12: epermit.v1.Holder
-	(*ResidencePeriod)(nil),             // 13: epermit.v1.ResidencePeriod
+	(*ForwardApplicationRequest)(nil),   // 11: epermit.v1.ForwardApplicationRequest
+	(*ForwardApplicationResponse)(nil),  // 12: epermit.v1.ForwardApplicationResponse
+	(PermitStatus)(0),                   // 13: epermit.v1.PermitStatus
+	(*Holder)(nil),                      // 14: epermit.v1.Holder
+	(*ResidencePeriod)(nil),             // 15: epermit.v1.ResidencePeriod
+	(*Application)(nil),                 // 16: epermit.v1.Application
+	(ApplicationState)(0),               // 17: epermit.v1.ApplicationState
 }
 var file_epermit_v1_federation_proto_depIdxs = []int32{
 	4,  // 0: epermit.v1.FindPermitsResponse.permits:type_name -> epermit.v1.PermitRef
-	11, // 1: epermit.v1.PermitRef.status:type_name -> epermit.v1.PermitStatus
-	11, // 2: epermit.v1.GetPermitStatusResponse.status:type_name -> epermit.v1.PermitStatus
-	12, // 3: epermit.v1.GetResidenceHistoryResponse.holder:type_name -> epermit.v1.Holder
-	11, // 4: epermit.v1.GetResidenceHistoryResponse.status:type_name -> epermit.v1.PermitStatus
-	13, // 5: epermit.v1.GetResidenceHistoryResponse.periods:type_name -> epermit.v1.ResidencePeriod
+	13, // 1: epermit.v1.PermitRef.status:type_name -> epermit.v1.PermitStatus
+	13, // 2: epermit.v1.GetPermitStatusResponse.status:type_name -> epermit.v1.PermitStatus
+	14, // 3: epermit.v1.GetResidenceHistoryResponse.holder:type_name -> epermit.v1.Holder
+	13, // 4: epermit.v1.GetResidenceHistoryResponse.status:type_name -> epermit.v1.PermitStatus
+	15, // 5: epermit.v1.GetResidenceHistoryResponse.periods:type_name -> epermit.v1.ResidencePeriod
 	4,  // 6: epermit.v1.SupersedePermitResponse.permit:type_name -> epermit.v1.PermitRef
-	0,  // 7: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
-	2,  // 8: epermit.v1.FederationService.FindPermits:input_type -> epermit.v1.FindPermitsRequest
-	5,  // 9: epermit.v1.FederationService.GetPermitStatus:input_type -> epermit.v1.GetPermitStatusRequest
-	7,  // 10: epermit.v1.FederationService.GetResidenceHistory:input_type -> epermit.v1.GetResidenceHistoryRequest
-	9,  // 11: epermit.v1.FederationService.SupersedePermit:input_type -> epermit.v1.SupersedePermitRequest
-	1,  // 12: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
-	3,  // 13: epermit.v1.FederationService.FindPermits:output_type -> epermit.v1.FindPermitsResponse
-	6,  // 14: epermit.v1.FederationService.GetPermitStatus:output_type -> epermit.v1.GetPermitStatusResponse
-	8,  // 15: epermit.v1.FederationService.GetResidenceHistory:output_type -> epermit.v1.GetResidenceHistoryResponse
-	10, // 16: epermit.v1.FederationService.SupersedePermit:output_type -> epermit.v1.SupersedePermitResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	16, // 7: epermit.v1.ForwardApplicationRequest.application:type_name -> epermit.v1.Application
+	17, // 8: epermit.v1.ForwardApplicationResponse.state:type_name -> epermit.v1.ApplicationState
+	0,  // 9: epermit.v1.FederationService.GetStatusList:input_type -> epermit.v1.GetStatusListRequest
+	2,  // 10: epermit.v1.FederationService.FindPermits:input_type -> epermit.v1.FindPermitsRequest
+	5,  // 11: epermit.v1.FederationService.GetPermitStatus:input_type -> epermit.v1.GetPermitStatusRequest
+	7,  // 12: epermit.v1.FederationService.GetResidenceHistory:input_type -> epermit.v1.GetResidenceHistoryRequest
+	9,  // 13: epermit.v1.FederationService.SupersedePermit:input_type -> epermit.v1.SupersedePermitRequest
+	11, // 14: epermit.v1.FederationService.ForwardApplication:input_type -> epermit.v1.ForwardApplicationRequest
+	1,  // 15: epermit.v1.FederationService.GetStatusList:output_type -> epermit.v1.GetStatusListResponse
+	3,  // 16: epermit.v1.FederationService.FindPermits:output_type -> epermit.v1.FindPermitsResponse
+	6,  // 17: epermit.v1.FederationService.GetPermitStatus:output_type -> epermit.v1.GetPermitStatusResponse
+	8,  // 18: epermit.v1.FederationService.GetResidenceHistory:output_type -> epermit.v1.GetResidenceHistoryResponse
+	10, // 19: epermit.v1.FederationService.SupersedePermit:output_type -> epermit.v1.SupersedePermitResponse
+	12, // 20: epermit.v1.FederationService.ForwardApplication:output_type -> epermit.v1.ForwardApplicationResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_federation_proto_init() }
@@ -700,6 +816,7 @@ func file_epermit_v1_federation_proto_init() {
 	if File_epermit_v1_federation_proto != nil {
 		return
 	}
+	file_epermit_v1_application_proto_init()
 	file_epermit_v1_permit_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -707,7 +824,7 @@ func file_epermit_v1_federation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_federation_proto_rawDesc), len(file_epermit_v1_federation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

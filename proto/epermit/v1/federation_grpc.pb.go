@@ -24,6 +24,7 @@ const (
 	FederationService_GetPermitStatus_FullMethodName     = "/epermit.v1.FederationService/GetPermitStatus"
 	FederationService_GetResidenceHistory_FullMethodName = "/epermit.v1.FederationService/GetResidenceHistory"
 	FederationService_SupersedePermit_FullMethodName     = "/epermit.v1.FederationService/SupersedePermit"
+	FederationService_ForwardApplication_FullMethodName  = "/epermit.v1.FederationService/ForwardApplication"
 )
 
 // FederationServiceClient is the client API for FederationService service.
@@ -53,6 +54,12 @@ type FederationServiceClient interface {
 	// idempotent for the same successor; FAILED_PRECONDITION when the permit
 	// is final or not active, or was superseded by another permit.
 	SupersedePermit(ctx context.Context, in *SupersedePermitRequest, opts ...grpc.CallOption) (*SupersedePermitResponse, error)
+	// ForwardApplication hands over an application that the calling member
+	// accepted on this node's behalf (异地代收). This node stores it with
+	// channel REMOTE and the caller as accepting division. Idempotent by the
+	// forwarded application's id: a repeated call answers with the same
+	// application.
+	ForwardApplication(ctx context.Context, in *ForwardApplicationRequest, opts ...grpc.CallOption) (*ForwardApplicationResponse, error)
 }
 
 type federationServiceClient struct {
@@ -113,6 +120,16 @@ func (c *federationServiceClient) SupersedePermit(ctx context.Context, in *Super
 	return out, nil
 }
 
+func (c *federationServiceClient) ForwardApplication(ctx context.Context, in *ForwardApplicationRequest, opts ...grpc.CallOption) (*ForwardApplicationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForwardApplicationResponse)
+	err := c.cc.Invoke(ctx, FederationService_ForwardApplication_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FederationServiceServer is the server API for FederationService service.
 // All implementations must embed UnimplementedFederationServiceServer
 // for forward compatibility.
@@ -140,6 +157,12 @@ type FederationServiceServer interface {
 	// idempotent for the same successor; FAILED_PRECONDITION when the permit
 	// is final or not active, or was superseded by another permit.
 	SupersedePermit(context.Context, *SupersedePermitRequest) (*SupersedePermitResponse, error)
+	// ForwardApplication hands over an application that the calling member
+	// accepted on this node's behalf (异地代收). This node stores it with
+	// channel REMOTE and the caller as accepting division. Idempotent by the
+	// forwarded application's id: a repeated call answers with the same
+	// application.
+	ForwardApplication(context.Context, *ForwardApplicationRequest) (*ForwardApplicationResponse, error)
 	mustEmbedUnimplementedFederationServiceServer()
 }
 
@@ -164,6 +187,9 @@ func (UnimplementedFederationServiceServer) GetResidenceHistory(context.Context,
 }
 func (UnimplementedFederationServiceServer) SupersedePermit(context.Context, *SupersedePermitRequest) (*SupersedePermitResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SupersedePermit not implemented")
+}
+func (UnimplementedFederationServiceServer) ForwardApplication(context.Context, *ForwardApplicationRequest) (*ForwardApplicationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForwardApplication not implemented")
 }
 func (UnimplementedFederationServiceServer) mustEmbedUnimplementedFederationServiceServer() {}
 func (UnimplementedFederationServiceServer) testEmbeddedByValue()                           {}
@@ -276,6 +302,24 @@ func _FederationService_SupersedePermit_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FederationService_ForwardApplication_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForwardApplicationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FederationServiceServer).ForwardApplication(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FederationService_ForwardApplication_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FederationServiceServer).ForwardApplication(ctx, req.(*ForwardApplicationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FederationService_ServiceDesc is the grpc.ServiceDesc for FederationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -302,6 +346,10 @@ var FederationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SupersedePermit",
 			Handler:    _FederationService_SupersedePermit_Handler,
+		},
+		{
+			MethodName: "ForwardApplication",
+			Handler:    _FederationService_ForwardApplication_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

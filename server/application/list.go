@@ -1,0 +1,88 @@
+package application
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/yrd-epermit/epermit/server/apierror"
+	"github.com/yrd-epermit/epermit/server/validate"
+	"github.com/yrd-epermit/epermit/store"
+
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// ListApplications implements epermitv1.ApplicationServiceServer.
+func (s *Service) ListApplications(ctx context.Context, req *epermitv1.ListApplicationsRequest) (*epermitv1.ListApplicationsResponse, error) {
+	now := s.cfg.Clock()
+	var v apierror.Violations
+	if _, ok := epermitv1.ApplicationState_name[int32(req.State)]; !ok {
+		v.Add("state", "UNKNOWN", "is not a known application state")
+	}
+	if _, ok := epermitv1.ApplicationChannel_name[int32(req.Channel)]; !ok {
+		v.Add("channel", "UNKNOWN", "is not a known application channel")
+	}
+	size := validate.PageSize(&v, req.PageSize)
+	after, ok := readPageToken(req)
+	if !ok {
+		v.Add("page_token", "INVALID", "is not a token returned by a ListApplications call with the same filter")
+	}
+	if err := v.Err("invalid list request"); err != nil {
+		return nil, err
+	}
+	filter := store.ApplicationFilter{State: req.State, Channel: req.Channel}
+	if req.Overdue {
+		filter.OverdueAt = now
+	}
+	// One more than the page tells whether another page follows.
+	page, err := s.cfg.Store.ListApplications(ctx, filter, after, size+1)
+	if err != nil {
+		return nil, s.storeError("list applications", err)
+	}
+	overdue, err := s.cfg.Store.CountApplications(ctx, store.ApplicationFilter{OverdueAt: now})
+	if err != nil {
+		return nil, s.storeError("count overdue applications", err)
+	}
+	resp := &epermitv1.ListApplicationsResponse{OverdueCount: int32(overdue)}
+	if len(page) > size {
+		page = page[:size]
+		resp.NextPageToken = pageToken(req, page[size-1].GetId())
+	}
+	for _, a := range page {
+		resp.Applications = append(resp.Applications, s.decorate(a, now))
+	}
+	return resp, nil
+}
+
+// A page token is the filter it was made for and the last id read:
+// base64url of "<state>.<channel>.<overdue>/<id>", so a token is refused
+// with another filter.
+func pageToken(req *epermitv1.ListApplicationsRequest, after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(filterKey(req) + "/" + after))
+}
+
+// readPageToken returns the id a token of this filter resumes after; ""
+// without a token, and false for a token that is not one of this filter.
+func readPageToken(req *epermitv1.ListApplicationsRequest) (string, bool) {
+	if req.PageToken == "" {
+		return "", true
+	}
+	if len(req.PageToken) > maxPageToken {
+		return "", false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
+	if err != nil {
+		return "", false
+	}
+	key, after, ok := strings.Cut(string(raw), "/")
+	if !ok || key != filterKey(req) || after == "" {
+		return "", false
+	}
+	return after, true
+}
+
+// filterKey identifies a request's filter in its page tokens.
+func filterKey(req *epermitv1.ListApplicationsRequest) string {
+	return fmt.Sprintf("%d.%d.%t", req.State, req.Channel, req.Overdue)
+}
