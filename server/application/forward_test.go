@@ -34,6 +34,9 @@ type loopPeer struct {
 	down        bool
 	loseAnswers int
 	calls       int
+	// refuse names applications (by their id at the sender) the member
+	// refuses as invalid.
+	refuse map[string]bool
 }
 
 func (p *loopPeer) ForwardApplication(ctx context.Context, req *epermitv1.ForwardApplicationRequest, _ ...grpc.CallOption) (*epermitv1.ForwardApplicationResponse, error) {
@@ -42,6 +45,9 @@ func (p *loopPeer) ForwardApplication(ctx context.Context, req *epermitv1.Forwar
 	p.calls++
 	if p.down {
 		return nil, status.Error(codes.Unavailable, "connection refused")
+	}
+	if p.refuse[req.GetApplication().GetId()] {
+		return nil, status.Error(codes.InvalidArgument, "invalid forwarded application")
 	}
 	a, err := p.target.ReceiveApplication(ctx, p.from, req.GetApplication())
 	if err != nil {
@@ -210,5 +216,63 @@ func TestReceiveApplicationRefusals(t *testing.T) {
 	wantCode(t, "submitting for a division outside the federation", err, codes.InvalidArgument)
 	if v := violations(err); !slices.Equal(v, []string{"target_division:NOT_A_MEMBER"}) {
 		t.Fatalf("violations %q", v)
+	}
+}
+
+// TestForwardRefusalBacksOffAlone: an application the target refuses stays
+// FORWARDING and is retried on its own, without holding back the others
+// for the same target.
+func TestForwardRefusalBacksOffAlone(t *testing.T) {
+	h := newHarness(t, Config{})
+	peer := &loopPeer{from: far, target: h.svc, refuse: map[string]bool{}}
+	b := farService(t, fakePeers{own: peer})
+	submit := func() *epermitv1.Application {
+		req := h.submitRequest(complete...)
+		req.TargetDivision = own
+		resp, err := b.SubmitApplication(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Application
+	}
+	refused := submit()
+	peer.mu.Lock()
+	peer.refuse[refused.Id] = true
+	peer.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Forward(ctx, ForwardOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Poll: 50 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond)
+	accepted := submit() // submitted after the refusals began
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got, err := b.cfg.Store.GetApplication(t.Context(), accepted.Id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == epermitv1.ApplicationState_APPLICATION_STATE_FORWARDED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an application held back by another's refusal: %v", got)
+		}
+	}
+	got, err := b.cfg.Store.GetApplication(t.Context(), refused.Id)
+	if err != nil || got.State != epermitv1.ApplicationState_APPLICATION_STATE_FORWARDING {
+		t.Fatalf("the refused application: %v, %v; want still FORWARDING", got, err)
+	}
+	peer.mu.Lock()
+	peer.refuse[refused.Id] = false
+	peer.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if got, _ := b.cfg.Store.GetApplication(t.Context(), refused.Id); got.State == epermitv1.ApplicationState_APPLICATION_STATE_FORWARDED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused application was not retried once the target took it")
+		}
 	}
 }
