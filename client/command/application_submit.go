@@ -43,7 +43,7 @@ forwarding and sent to that city's node until it confirms.`,
     --residence-start 2025-09-01 --material id_card,photo,residence_proof,employment_proof
 
   # Taken in at this node for Putuo, Shanghai
-  permitctl application submit --target 310107 --name 测试者乙 --citizen-id 34010419900101001X \
+  permitctl application submit --target 310107 --name 测试者乙 --citizen-id 340104199001010017 \
     --ethnicity 汉 --hukou-address 安徽省合肥市测试路3号 --residence-address 上海市普陀区测试路4号 \
     --material id_card,photo,residence_proof,study_proof`,
 		Args: exactArgs(),

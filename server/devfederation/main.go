@@ -111,6 +111,14 @@ residence in Shangyu, and Shangyu's permit is superseded:
     --citizen-id 340104199003077311 --residence-address 浙江省杭州市余杭区测试路9号 - < credential.txt
   go run ./client/permitctl $tls --server 127.0.0.1:7711 --token-file %[1]s/310107/clerk.token verify - < credential.txt
 
+Take in an application in Putuo on Shangyu's behalf (异地代收); it is
+forwarded to Shangyu, where its 15-day deadline runs:
+  go run ./client/permitctl $tls --server 127.0.0.1:7711 --token-file %[1]s/310107/clerk.token application submit \
+    --target 330604 --name 测试者丙 --citizen-id 500104199208262297 --ethnicity 汉 \
+    --hukou-address 重庆市大渡口区测试路5号 --residence-address 浙江省绍兴市上虞区测试路6号 \
+    --material id_card,photo,residence_proof,employment_proof
+  go run ./client/permitctl $tls --server 127.0.0.1:7710 --token-file %[1]s/330604/clerk.token application list
+
 Ctrl-C stops the nodes.
 `, dir)
 	<-ctx.Done()
