@@ -89,6 +89,35 @@ type Store interface {
 	// id is recorded with the application as written, for Replay.
 	WriteApplication(ctx context.Context, w ApplicationWrite) error
 
+	// GetServiceRequest returns the service request with this id, or
+	// ErrNotFound.
+	GetServiceRequest(ctx context.Context, id string) (*epermitv1.ServiceRequest, error)
+
+	// ListServiceRequests returns up to limit service requests that match
+	// the filter, newest first (descending id), starting after the given id
+	// ("" for the newest).
+	ListServiceRequests(ctx context.Context, filter ServiceRequestFilter, after string, limit int) ([]*epermitv1.ServiceRequest, error)
+
+	// WriteServiceRequest stores w.Request atomically, all or nothing, with
+	// its delivery task, its event and its audit entry, after checking in
+	// the same transaction that w.RequestID is new (else
+	// ErrDuplicateRequest) and that the stored version is w.PrevVersion, 0
+	// for a new request (else ErrConflict; ErrNotFound when PrevVersion > 0
+	// and there is no such request). w.Request.Version must be
+	// w.PrevVersion+1. The delivery task is the request's
+	// next_attempt_time: a request with one is in the outbox, due then
+	// (DueDeliveries); without one it is not. On success the request id is
+	// recorded with the request as written, for Replay.
+	WriteServiceRequest(ctx context.Context, w ServiceRequestWrite) error
+
+	// DueDeliveries returns up to limit service requests in the outbox
+	// whose next_attempt_time is at or before now, earliest first.
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*epermitv1.ServiceRequest, error)
+
+	// ServiceRequestEvents returns up to limit events with seq > afterSeq,
+	// in seq order.
+	ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit int) ([]ServiceRequestEvent, error)
+
 	// GetAccount returns the account with this name, or ErrNotFound.
 	GetAccount(ctx context.Context, name string) (*Account, error)
 
@@ -251,6 +280,59 @@ type ApplicationWrite struct {
 	Audit *epermitv1.AuditEntry
 }
 
+// ServiceRequestFilter narrows ListServiceRequests. The zero value matches
+// every request.
+type ServiceRequestFilter struct {
+	PermitID   string
+	State      epermitv1.ServiceRequestState
+	Department string
+	// Start and End, when not zero, keep requests created at or after
+	// Start and before End.
+	Start, End time.Time
+}
+
+// Matches reports whether r passes the filter.
+func (f ServiceRequestFilter) Matches(r *epermitv1.ServiceRequest) bool {
+	created := r.GetCreateTime().AsTime()
+	switch {
+	case f.PermitID != "" && r.GetPermitId() != f.PermitID,
+		f.State != epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_UNSPECIFIED && r.GetState() != f.State,
+		f.Department != "" && r.GetDepartment() != f.Department,
+		!f.Start.IsZero() && created.Before(f.Start),
+		!f.End.IsZero() && !created.Before(f.End):
+		return false
+	}
+	return true
+}
+
+// ServiceRequestWrite is one atomic change of one service request.
+type ServiceRequestWrite struct {
+	// RequestID is the caller's idempotency key; empty for none (changes
+	// the node makes by itself, such as deliveries).
+	RequestID string
+	// RequestHash fingerprints the request that carried RequestID.
+	RequestHash []byte
+	// PrevVersion is the version the change was computed from; 0 creates.
+	PrevVersion int64
+	// Request is the new state, with Version = PrevVersion+1.
+	Request *epermitv1.ServiceRequest
+	// Event, when true, appends an event to the event log: the request
+	// changed state, and its last history entry says how.
+	Event bool
+	// Audit, when set, is appended to the audit log in the same
+	// transaction.
+	Audit *epermitv1.AuditEntry
+}
+
+// ServiceRequestEvent is one change of state of a service request.
+type ServiceRequestEvent struct {
+	// Seq is the event's position in the log, from 1, without gaps.
+	Seq uint64
+	// Request is the request as that change wrote it; its last history
+	// entry is the change.
+	Request *epermitv1.ServiceRequest
+}
+
 // Replayed is what a write recorded under its request id.
 type Replayed struct {
 	// RequestHash is the fingerprint stored with the request id.
@@ -264,6 +346,9 @@ type Replayed struct {
 	// Application is the application exactly as that WriteApplication
 	// stored it.
 	Application *epermitv1.Application
+	// ServiceRequest is the service request exactly as that
+	// WriteServiceRequest stored it.
+	ServiceRequest *epermitv1.ServiceRequest
 }
 
 var (

@@ -39,6 +39,9 @@ const (
 	// A partner system (another member division): reads and verifies permits,
 	// stating a purpose.
 	Role_ROLE_PARTNER Role = 5
+	// A department system: reports the outcome of service requests routed to
+	// it (epermit.department.v1.StatusReportService).
+	Role_ROLE_DEPARTMENT Role = 6
 )
 
 // Enum value maps for Role.
@@ -50,6 +53,7 @@ var (
 		3: "ROLE_CLERK",
 		4: "ROLE_AUDITOR",
 		5: "ROLE_PARTNER",
+		6: "ROLE_DEPARTMENT",
 	}
 	Role_value = map[string]int32{
 		"ROLE_UNSPECIFIED": 0,
@@ -58,6 +62,7 @@ var (
 		"ROLE_CLERK":       3,
 		"ROLE_AUDITOR":     4,
 		"ROLE_PARTNER":     5,
+		"ROLE_DEPARTMENT":  6,
 	}
 )
 
@@ -874,7 +879,7 @@ const file_epermit_v1_account_proto_rawDesc = "" +
 	"\rWhoAmIRequest\"j\n" +
 	"\x0eWhoAmIResponse\x12-\n" +
 	"\aaccount\x18\x01 \x01(\v2\x13.epermit.v1.AccountR\aaccount\x12)\n" +
-	"\x10authenticated_by\x18\x02 \x01(\tR\x0fauthenticatedBy*u\n" +
+	"\x10authenticated_by\x18\x02 \x01(\tR\x0fauthenticatedBy*\x8a\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -883,7 +888,8 @@ const file_epermit_v1_account_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_CLERK\x10\x03\x12\x10\n" +
 	"\fROLE_AUDITOR\x10\x04\x12\x10\n" +
-	"\fROLE_PARTNER\x10\x05*]\n" +
+	"\fROLE_PARTNER\x10\x05\x12\x13\n" +
+	"\x0fROLE_DEPARTMENT\x10\x06*]\n" +
 	"\vAccountKind\x12\x1c\n" +
 	"\x18ACCOUNT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ACCOUNT_KIND_PERSON\x10\x01\x12\x17\n" +
