@@ -259,9 +259,11 @@ func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 	}
 }
 
-// Stream is the stream server interceptor. No epermit method streams; the
-// public standard ones (health Watch, reflection) pass, any other is
-// authenticated and authorized like a unary call.
+// Stream is the stream server interceptor: the public standard streams
+// (health Watch, reflection) pass; any other is authenticated and
+// authorized like a unary call, and one that carries personal data
+// (WatchServiceRequests) is recorded in the audit log when it opens,
+// before anything is sent.
 func (g *Guard) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		rule, ok := Permissions[info.FullMethod]
@@ -272,17 +274,37 @@ func (g *Guard) Stream() grpc.StreamServerInterceptor {
 		if rule.Public {
 			return h(srv, ss)
 		}
-		p, err := g.authenticate(ss.Context())
+		ctx := ss.Context()
+		p, err := g.authenticate(ctx)
 		if err != nil {
 			return err
 		}
-		call := &Call{Principal: p, Method: info.FullMethod, Purpose: purpose(ss.Context()), now: g.cfg.Clock}
-		if err := g.authorize(p, rule, call, true); err != nil {
+		call := &Call{Principal: p, Method: info.FullMethod, Purpose: purpose(ctx), now: g.cfg.Clock}
+		audited := rule.Mutation || rule.Audited || rule.Personal != NoPersonalData
+		if err := g.authorize(p, rule, call, audited); err != nil {
+			if status.Code(err) != codes.ResourceExhausted {
+				g.audit(ctx, call, err)
+			}
 			return err
 		}
-		return h(srv, ss)
+		if audited {
+			call.SetNote("stream opened")
+			if err := g.audit(ctx, call, nil); err != nil {
+				return err
+			}
+		}
+		return h(srv, &callStream{ServerStream: ss, ctx: WithCall(ctx, call)})
 	}
 }
+
+// callStream is a server stream whose context carries its Call.
+type callStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+// Context returns the stream's context with its Call.
+func (s *callStream) Context() context.Context { return s.ctx }
 
 // authenticate finds the caller's account: by bearer token when one is
 // sent, else by the verified client certificate.

@@ -44,7 +44,8 @@ var (
 	clerk      = epermitv1.Role_ROLE_CLERK
 	auditor    = epermitv1.Role_ROLE_AUDITOR
 	partner    = epermitv1.Role_ROLE_PARTNER
-	allRoles   = []epermitv1.Role{admin, supervisor, clerk, auditor, partner}
+	department = epermitv1.Role_ROLE_DEPARTMENT
+	allRoles   = []epermitv1.Role{admin, supervisor, clerk, auditor, partner, department}
 )
 
 // roles is a shorthand for a role list.
@@ -79,6 +80,20 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.ApplicationService/SupplementApplication": {Roles: roles(clerk), Mutation: true},
 	"/epermit.v1.ApplicationService/ApproveApplication":    {Roles: roles(clerk, supervisor), Mutation: true},
 	"/epermit.v1.ApplicationService/RejectApplication":     {Roles: roles(clerk, supervisor), Mutation: true},
+
+	// ScenarioService: clerks and the city's own partner systems (a
+	// government-services portal) submit and follow service requests;
+	// supervisors also retry and cancel them. The catalogue is public
+	// within the node. A department system reports its decisions.
+	"/epermit.v1.ScenarioService/ListScenarios":               {Roles: allRoles},
+	"/epermit.v1.ScenarioService/CheckEligibility":            {Roles: roles(clerk, supervisor, partner), Personal: AlwaysPersonalData},
+	"/epermit.v1.ScenarioService/SubmitServiceRequest":        {Roles: roles(clerk, partner), Mutation: true},
+	"/epermit.v1.ScenarioService/GetServiceRequest":           {Roles: roles(clerk, supervisor, partner), Personal: AlwaysPersonalData},
+	"/epermit.v1.ScenarioService/ListServiceRequests":         {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
+	"/epermit.v1.ScenarioService/CancelServiceRequest":        {Roles: roles(clerk, supervisor), Mutation: true},
+	"/epermit.v1.ScenarioService/RetryServiceRequest":         {Roles: roles(supervisor), Mutation: true},
+	"/epermit.v1.ScenarioService/WatchServiceRequests":        {Roles: roles(clerk, supervisor, partner), Personal: AlwaysPersonalData},
+	"/epermit.department.v1.StatusReportService/ReportStatus": {Roles: roles(department), Mutation: true},
 
 	// AccountService: admin work, except asking who one is.
 	"/epermit.v1.AccountService/CreateAccount":  {Roles: roles(admin), Mutation: true},

@@ -117,6 +117,14 @@ func Date(v *apierror.Violations, field, s string) (t time.Time, ok bool) {
 	return t, true
 }
 
+// SexOf is the sex encoded in a citizen id.
+func SexOf(id citizenid.ID) epermitv1.Sex {
+	if id.Sex == citizenid.Female {
+		return epermitv1.Sex_SEX_FEMALE
+	}
+	return epermitv1.Sex_SEX_MALE
+}
+
 // Holder checks the holder of a permit (or the applicant for one) on day d
 // and returns it normalised, with sex and birth date derived from the
 // citizen id. Its violations name fields under "holder.".
@@ -136,10 +144,7 @@ func Holder(v *apierror.Violations, h *epermitv1.Holder, d time.Time) *epermitv1
 	}
 	out.CitizenId = id.Number
 	out.BirthDate = id.BirthDateString()
-	out.Sex = epermitv1.Sex_SEX_MALE
-	if id.Sex == citizenid.Female {
-		out.Sex = epermitv1.Sex_SEX_FEMALE
-	}
+	out.Sex = SexOf(id)
 	if h.Sex != epermitv1.Sex_SEX_UNSPECIFIED && h.Sex != out.Sex {
 		v.Add("holder.sex", "CONTRADICTS_CITIZEN_ID", "disagrees with the sex encoded in the citizen id; leave it empty")
 	}

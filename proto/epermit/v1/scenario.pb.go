@@ -953,9 +953,14 @@ type ServiceRequest struct {
 	CreateTime          *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime          *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Account that submitted it.
-	SubmittedBy   string `protobuf:"bytes,21,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SubmittedBy string `protobuf:"bytes,21,opt,name=submitted_by,json=submittedBy,proto3" json:"submitted_by,omitempty"`
+	// Exactly what the department receives, fixed at submission: only the
+	// fields the catalogue declares for the service (data minimisation).
+	DepartmentFields map[string]string `protobuf:"bytes,22,rep,name=department_fields,json=departmentFields,proto3" json:"department_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The request id the client gave at submission.
+	ClientRequestId string `protobuf:"bytes,23,opt,name=client_request_id,json=clientRequestId,proto3" json:"client_request_id,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ServiceRequest) Reset() {
@@ -1131,6 +1136,20 @@ func (x *ServiceRequest) GetUpdateTime() *timestamppb.Timestamp {
 func (x *ServiceRequest) GetSubmittedBy() string {
 	if x != nil {
 		return x.SubmittedBy
+	}
+	return ""
+}
+
+func (x *ServiceRequest) GetDepartmentFields() map[string]string {
+	if x != nil {
+		return x.DepartmentFields
+	}
+	return nil
+}
+
+func (x *ServiceRequest) GetClientRequestId() string {
+	if x != nil {
+		return x.ClientRequestId
 	}
 	return ""
 }
@@ -1890,7 +1909,7 @@ const file_epermit_v1_scenario_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x1f.epermit.v1.ServiceRequestStateR\x05state\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05actor\x18\x04 \x01(\tR\x05actor\"\xb8\a\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\"\x88\t\n" +
 	"\x0eServiceRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aservice\x18\x02 \x01(\tR\aservice\x12\x1a\n" +
@@ -1919,8 +1938,13 @@ const file_epermit_v1_scenario_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12!\n" +
-	"\fsubmitted_by\x18\x15 \x01(\tR\vsubmittedBy\x1a9\n" +
+	"\fsubmitted_by\x18\x15 \x01(\tR\vsubmittedBy\x12]\n" +
+	"\x11department_fields\x18\x16 \x03(\v20.epermit.v1.ServiceRequest.DepartmentFieldsEntryR\x10departmentFields\x12*\n" +
+	"\x11client_request_id\x18\x17 \x01(\tR\x0fclientRequestId\x1a9\n" +
 	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
+	"\x15DepartmentFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xba\x02\n" +
 	"\x1bSubmitServiceRequestRequest\x12\x1d\n" +
@@ -2009,7 +2033,7 @@ func file_epermit_v1_scenario_proto_rawDescGZIP() []byte {
 }
 
 var file_epermit_v1_scenario_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_epermit_v1_scenario_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_epermit_v1_scenario_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_epermit_v1_scenario_proto_goTypes = []any{
 	(ServiceRequestState)(0),             // 0: epermit.v1.ServiceRequestState
 	(*Department)(nil),                   // 1: epermit.v1.Department
@@ -2039,9 +2063,10 @@ var file_epermit_v1_scenario_proto_goTypes = []any{
 	(*WatchServiceRequestsResponse)(nil), // 25: epermit.v1.WatchServiceRequestsResponse
 	nil,                                  // 26: epermit.v1.CheckEligibilityRequest.FieldsEntry
 	nil,                                  // 27: epermit.v1.ServiceRequest.FieldsEntry
-	nil,                                  // 28: epermit.v1.SubmitServiceRequestRequest.FieldsEntry
-	(*timestamppb.Timestamp)(nil),        // 29: google.protobuf.Timestamp
-	(*Holder)(nil),                       // 30: epermit.v1.Holder
+	nil,                                  // 28: epermit.v1.ServiceRequest.DepartmentFieldsEntry
+	nil,                                  // 29: epermit.v1.SubmitServiceRequestRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),        // 30: google.protobuf.Timestamp
+	(*Holder)(nil),                       // 31: epermit.v1.Holder
 }
 var file_epermit_v1_scenario_proto_depIdxs = []int32{
 	3,  // 0: epermit.v1.Scenario.services:type_name -> epermit.v1.Service
@@ -2054,50 +2079,51 @@ var file_epermit_v1_scenario_proto_depIdxs = []int32{
 	26, // 7: epermit.v1.CheckEligibilityRequest.fields:type_name -> epermit.v1.CheckEligibilityRequest.FieldsEntry
 	5,  // 8: epermit.v1.CheckEligibilityResponse.conditions:type_name -> epermit.v1.Condition
 	0,  // 9: epermit.v1.StateChange.state:type_name -> epermit.v1.ServiceRequestState
-	29, // 10: epermit.v1.StateChange.time:type_name -> google.protobuf.Timestamp
-	30, // 11: epermit.v1.ServiceRequest.holder:type_name -> epermit.v1.Holder
+	30, // 10: epermit.v1.StateChange.time:type_name -> google.protobuf.Timestamp
+	31, // 11: epermit.v1.ServiceRequest.holder:type_name -> epermit.v1.Holder
 	6,  // 12: epermit.v1.ServiceRequest.child:type_name -> epermit.v1.Child
 	27, // 13: epermit.v1.ServiceRequest.fields:type_name -> epermit.v1.ServiceRequest.FieldsEntry
 	0,  // 14: epermit.v1.ServiceRequest.state:type_name -> epermit.v1.ServiceRequestState
 	5,  // 15: epermit.v1.ServiceRequest.conditions:type_name -> epermit.v1.Condition
-	29, // 16: epermit.v1.ServiceRequest.next_attempt_time:type_name -> google.protobuf.Timestamp
+	30, // 16: epermit.v1.ServiceRequest.next_attempt_time:type_name -> google.protobuf.Timestamp
 	12, // 17: epermit.v1.ServiceRequest.history:type_name -> epermit.v1.StateChange
-	29, // 18: epermit.v1.ServiceRequest.create_time:type_name -> google.protobuf.Timestamp
-	29, // 19: epermit.v1.ServiceRequest.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 20: epermit.v1.SubmitServiceRequestRequest.permit:type_name -> epermit.v1.ServicePermit
-	6,  // 21: epermit.v1.SubmitServiceRequestRequest.child:type_name -> epermit.v1.Child
-	28, // 22: epermit.v1.SubmitServiceRequestRequest.fields:type_name -> epermit.v1.SubmitServiceRequestRequest.FieldsEntry
-	13, // 23: epermit.v1.SubmitServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
-	13, // 24: epermit.v1.GetServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
-	0,  // 25: epermit.v1.ListServiceRequestsRequest.state:type_name -> epermit.v1.ServiceRequestState
-	29, // 26: epermit.v1.ListServiceRequestsRequest.start_time:type_name -> google.protobuf.Timestamp
-	29, // 27: epermit.v1.ListServiceRequestsRequest.end_time:type_name -> google.protobuf.Timestamp
-	13, // 28: epermit.v1.ListServiceRequestsResponse.requests:type_name -> epermit.v1.ServiceRequest
-	13, // 29: epermit.v1.CancelServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
-	13, // 30: epermit.v1.RetryServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
-	13, // 31: epermit.v1.WatchServiceRequestsResponse.request:type_name -> epermit.v1.ServiceRequest
-	12, // 32: epermit.v1.WatchServiceRequestsResponse.change:type_name -> epermit.v1.StateChange
-	8,  // 33: epermit.v1.ScenarioService.ListScenarios:input_type -> epermit.v1.ListScenariosRequest
-	10, // 34: epermit.v1.ScenarioService.CheckEligibility:input_type -> epermit.v1.CheckEligibilityRequest
-	14, // 35: epermit.v1.ScenarioService.SubmitServiceRequest:input_type -> epermit.v1.SubmitServiceRequestRequest
-	16, // 36: epermit.v1.ScenarioService.GetServiceRequest:input_type -> epermit.v1.GetServiceRequestRequest
-	18, // 37: epermit.v1.ScenarioService.ListServiceRequests:input_type -> epermit.v1.ListServiceRequestsRequest
-	20, // 38: epermit.v1.ScenarioService.CancelServiceRequest:input_type -> epermit.v1.CancelServiceRequestRequest
-	22, // 39: epermit.v1.ScenarioService.RetryServiceRequest:input_type -> epermit.v1.RetryServiceRequestRequest
-	24, // 40: epermit.v1.ScenarioService.WatchServiceRequests:input_type -> epermit.v1.WatchServiceRequestsRequest
-	9,  // 41: epermit.v1.ScenarioService.ListScenarios:output_type -> epermit.v1.ListScenariosResponse
-	11, // 42: epermit.v1.ScenarioService.CheckEligibility:output_type -> epermit.v1.CheckEligibilityResponse
-	15, // 43: epermit.v1.ScenarioService.SubmitServiceRequest:output_type -> epermit.v1.SubmitServiceRequestResponse
-	17, // 44: epermit.v1.ScenarioService.GetServiceRequest:output_type -> epermit.v1.GetServiceRequestResponse
-	19, // 45: epermit.v1.ScenarioService.ListServiceRequests:output_type -> epermit.v1.ListServiceRequestsResponse
-	21, // 46: epermit.v1.ScenarioService.CancelServiceRequest:output_type -> epermit.v1.CancelServiceRequestResponse
-	23, // 47: epermit.v1.ScenarioService.RetryServiceRequest:output_type -> epermit.v1.RetryServiceRequestResponse
-	25, // 48: epermit.v1.ScenarioService.WatchServiceRequests:output_type -> epermit.v1.WatchServiceRequestsResponse
-	41, // [41:49] is the sub-list for method output_type
-	33, // [33:41] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	30, // 18: epermit.v1.ServiceRequest.create_time:type_name -> google.protobuf.Timestamp
+	30, // 19: epermit.v1.ServiceRequest.update_time:type_name -> google.protobuf.Timestamp
+	28, // 20: epermit.v1.ServiceRequest.department_fields:type_name -> epermit.v1.ServiceRequest.DepartmentFieldsEntry
+	7,  // 21: epermit.v1.SubmitServiceRequestRequest.permit:type_name -> epermit.v1.ServicePermit
+	6,  // 22: epermit.v1.SubmitServiceRequestRequest.child:type_name -> epermit.v1.Child
+	29, // 23: epermit.v1.SubmitServiceRequestRequest.fields:type_name -> epermit.v1.SubmitServiceRequestRequest.FieldsEntry
+	13, // 24: epermit.v1.SubmitServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
+	13, // 25: epermit.v1.GetServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
+	0,  // 26: epermit.v1.ListServiceRequestsRequest.state:type_name -> epermit.v1.ServiceRequestState
+	30, // 27: epermit.v1.ListServiceRequestsRequest.start_time:type_name -> google.protobuf.Timestamp
+	30, // 28: epermit.v1.ListServiceRequestsRequest.end_time:type_name -> google.protobuf.Timestamp
+	13, // 29: epermit.v1.ListServiceRequestsResponse.requests:type_name -> epermit.v1.ServiceRequest
+	13, // 30: epermit.v1.CancelServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
+	13, // 31: epermit.v1.RetryServiceRequestResponse.request:type_name -> epermit.v1.ServiceRequest
+	13, // 32: epermit.v1.WatchServiceRequestsResponse.request:type_name -> epermit.v1.ServiceRequest
+	12, // 33: epermit.v1.WatchServiceRequestsResponse.change:type_name -> epermit.v1.StateChange
+	8,  // 34: epermit.v1.ScenarioService.ListScenarios:input_type -> epermit.v1.ListScenariosRequest
+	10, // 35: epermit.v1.ScenarioService.CheckEligibility:input_type -> epermit.v1.CheckEligibilityRequest
+	14, // 36: epermit.v1.ScenarioService.SubmitServiceRequest:input_type -> epermit.v1.SubmitServiceRequestRequest
+	16, // 37: epermit.v1.ScenarioService.GetServiceRequest:input_type -> epermit.v1.GetServiceRequestRequest
+	18, // 38: epermit.v1.ScenarioService.ListServiceRequests:input_type -> epermit.v1.ListServiceRequestsRequest
+	20, // 39: epermit.v1.ScenarioService.CancelServiceRequest:input_type -> epermit.v1.CancelServiceRequestRequest
+	22, // 40: epermit.v1.ScenarioService.RetryServiceRequest:input_type -> epermit.v1.RetryServiceRequestRequest
+	24, // 41: epermit.v1.ScenarioService.WatchServiceRequests:input_type -> epermit.v1.WatchServiceRequestsRequest
+	9,  // 42: epermit.v1.ScenarioService.ListScenarios:output_type -> epermit.v1.ListScenariosResponse
+	11, // 43: epermit.v1.ScenarioService.CheckEligibility:output_type -> epermit.v1.CheckEligibilityResponse
+	15, // 44: epermit.v1.ScenarioService.SubmitServiceRequest:output_type -> epermit.v1.SubmitServiceRequestResponse
+	17, // 45: epermit.v1.ScenarioService.GetServiceRequest:output_type -> epermit.v1.GetServiceRequestResponse
+	19, // 46: epermit.v1.ScenarioService.ListServiceRequests:output_type -> epermit.v1.ListServiceRequestsResponse
+	21, // 47: epermit.v1.ScenarioService.CancelServiceRequest:output_type -> epermit.v1.CancelServiceRequestResponse
+	23, // 48: epermit.v1.ScenarioService.RetryServiceRequest:output_type -> epermit.v1.RetryServiceRequestResponse
+	25, // 49: epermit.v1.ScenarioService.WatchServiceRequests:output_type -> epermit.v1.WatchServiceRequestsResponse
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_epermit_v1_scenario_proto_init() }
@@ -2116,7 +2142,7 @@ func file_epermit_v1_scenario_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_epermit_v1_scenario_proto_rawDesc), len(file_epermit_v1_scenario_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
