@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -183,15 +182,11 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 		return err
 	}
 	a := w.Application
-	switch {
-	case a == nil:
+	if a == nil {
 		return errors.New("bolt: application write without an application")
-	case a.GetId() == "":
-		return errors.New("bolt: application has no id")
-	case strings.IndexByte(a.GetId(), 0) >= 0:
-		return fmt.Errorf("bolt: application id %q contains a NUL byte", a.GetId())
-	case w.PrevVersion < 0 || a.GetVersion() != w.PrevVersion+1:
-		return fmt.Errorf("bolt: application %s: version %d does not follow previous version %d", a.GetId(), a.GetVersion(), w.PrevVersion)
+	}
+	if err := checkVersionedWrite("application", a.GetId(), a.GetVersion(), w.PrevVersion); err != nil {
+		return err
 	}
 	id := []byte(a.GetId())
 	data, err := marshalOptions.Marshal(a)
@@ -201,60 +196,29 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 	return s.batch(ctx, "write application "+a.GetId(), func(tx *txn) (refused, err error) {
 		apps := tx.Bucket(bucketApplications)
 		apps.FillPercent = 1 // ids start with their time: appends
-		requests := tx.Bucket(bucketRequests)
-		deadlines := tx.Bucket(bucketDeadlines)
-		states := tx.Bucket(bucketAppStates)
-		if w.RequestID != "" && requests.Get([]byte(w.RequestID)) != nil {
+		if isDuplicate(tx, w.RequestID) {
 			return store.ErrDuplicateRequest, nil
 		}
+		old, refused, err := checkStored(apps.Get(id), w.PrevVersion, func(v []byte) (*epermitv1.Application, error) {
+			return unmarshalApplication(a.GetId(), v)
+		})
+		if refused != nil || err != nil {
+			return refused, err
+		}
 		var oldKey, oldState []byte
-		switch v := apps.Get(id); {
-		case v == nil && w.PrevVersion > 0:
-			return store.ErrNotFound, nil
-		case v != nil && w.PrevVersion == 0:
-			return store.ErrConflict, nil
-		case v != nil:
-			old, err := unmarshalApplication(a.GetId(), v)
-			if err != nil {
-				return nil, err
-			}
-			if old.GetVersion() != w.PrevVersion {
-				return store.ErrConflict, nil
-			}
+		if old != nil {
 			oldKey, oldState = deadlineKey(old), stateKey(old)
 		}
 		if err := apps.Put(id, data); err != nil {
 			return nil, err
 		}
-		if oldKey != nil {
-			if err := deadlines.Delete(oldKey); err != nil {
-				return nil, err
-			}
-		}
-		if k := deadlineKey(a); k != nil {
-			if err := deadlines.Put(k, nil); err != nil {
-				return nil, err
-			}
-		}
-		if oldState != nil {
-			if err := states.Delete(oldState); err != nil {
-				return nil, err
-			}
-		}
-		if err := states.Put(stateKey(a), nil); err != nil {
+		if err := moveKey(tx.Bucket(bucketDeadlines), oldKey, deadlineKey(a)); err != nil {
 			return nil, err
 		}
-		if w.RequestID != "" {
-			if err := requests.Put([]byte(w.RequestID), encodePendingRequest(kindApplication, w.RequestHash, data)); err != nil {
-				return nil, err
-			}
+		if err := moveKey(tx.Bucket(bucketAppStates), oldState, stateKey(a)); err != nil {
+			return nil, err
 		}
-		if w.Audit != nil {
-			if err := appendAudit(tx.Tx, w.Audit); err != nil {
-				return nil, err
-			}
-		}
-		return nil, nil
+		return nil, finishWrite(tx, w.RequestID, encodePendingRequest(kindApplication, w.RequestHash, data), w.Audit)
 	})
 }
 

@@ -44,17 +44,25 @@ var (
 	bucketApplications   = []byte("applications")
 	bucketDeadlines      = []byte("application_deadlines")
 	bucketAppStates      = []byte("application_states")
+	bucketServiceReqs    = []byte("service_requests")
+	bucketSRPermits      = []byte("service_request_permits")
+	bucketOutbox         = []byte("service_request_outbox")
+	bucketSREvents       = []byte("service_request_events")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketPermits, bucketRequests, bucketPending,
 		bucketPendingPermits, bucketAccounts, bucketTokens, bucketAudit,
 		bucketApplications, bucketDeadlines, bucketAppStates,
+		bucketServiceReqs, bucketSRPermits, bucketOutbox, bucketSREvents,
 	}
 
 	// addedBuckets came after layout 2 was first written: Open adds them
 	// to a layout 2 file that lacks them, which leaves it readable by the
 	// versions before them (they ignore buckets they do not know).
-	addedBuckets = [][]byte{bucketApplications, bucketDeadlines, bucketAppStates}
+	addedBuckets = [][]byte{
+		bucketApplications, bucketDeadlines, bucketAppStates,
+		bucketServiceReqs, bucketSRPermits, bucketOutbox, bucketSREvents,
+	}
 
 	keyLayout    = []byte("layout")
 	keyAuditHead = []byte("audit_head")

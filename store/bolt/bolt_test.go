@@ -119,10 +119,9 @@ func TestOpenMissingFolder(t *testing.T) {
 	}
 }
 
-// TestOpenAddsApplicationBuckets checks that a layout 2 file written before
-// applications existed opens, keeps its permits and gains the application
-// buckets.
-func TestOpenAddsApplicationBuckets(t *testing.T) {
+// TestOpenAddsBuckets checks that a layout 2 file written before
+// applications and service requests existed opens and gains their buckets.
+func TestOpenAddsBuckets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "epermit.db")
 	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -144,11 +143,18 @@ func TestOpenAddsApplicationBuckets(t *testing.T) {
 	}
 	s, err := Open(path, nil)
 	if err != nil {
-		t.Fatalf("Open of a layout 2 file without application buckets: %v", err)
+		t.Fatalf("Open of a layout 2 file without the newer buckets: %v", err)
 	}
 	defer s.Close()
 	if _, err := s.GetApplication(t.Context(), "A330604-0000000000000"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetApplication on the opened file: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetServiceRequest(t.Context(), "S330604-0000000000000"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetServiceRequest on the opened file: %v, want ErrNotFound", err)
+	}
+	r := storetest.NewServiceRequest(storetest.ServiceRequestID(1), storetest.PermitID(1))
+	if err := s.WriteServiceRequest(t.Context(), store.ServiceRequestWrite{Request: r, Event: true}); err != nil {
+		t.Fatalf("WriteServiceRequest on the opened file: %v", err)
 	}
 }
 
@@ -166,7 +172,7 @@ func TestOpenLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "tokens"}
+	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "service_request_events", "service_request_outbox", "service_request_permits", "service_requests", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}

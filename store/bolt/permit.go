@@ -170,6 +170,8 @@ func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, 
 			r.Permit, err = unmarshalPermit(rec.permitID, data)
 		case kindApplication:
 			r.Application, err = unmarshalApplication("of request "+requestID, rec.pending)
+		case kindServiceRequest:
+			r.ServiceRequest, err = unmarshalServiceRequest("of request "+requestID, rec.pending)
 		default:
 			r.Pending = new(epermitv1.PendingCancellation)
 			if err = proto.Unmarshal(rec.pending, r.Pending); err != nil {
@@ -378,6 +380,7 @@ const (
 	kindPendingAdded   byte = 2
 	kindPendingRemoved byte = 3
 	kindApplication    byte = 4
+	kindServiceRequest byte = 5
 )
 
 // request is a decoded request record.
@@ -386,7 +389,7 @@ type request struct {
 	hash     []byte
 	permitID string // kindPermit
 	version  int64  // kindPermit
-	pending  []byte // the other kinds: the marshalled pending cancellation or application
+	pending  []byte // the other kinds: the marshalled pending cancellation, application or service request
 }
 
 // encodePermitRequest builds the request record of a permit write:
@@ -397,8 +400,9 @@ func encodePermitRequest(hash []byte, id string, version int64) []byte {
 	return append(b, id...)
 }
 
-// encodePendingRequest builds the request record of a pending write:
-// kind || uvarint(len(hash)) || hash || pending.
+// encodePendingRequest builds the request record of a pending,
+// application or service request write: kind || uvarint(len(hash)) ||
+// hash || the value, marshalled.
 func encodePendingRequest(kind byte, hash, pending []byte) []byte {
 	return append(requestHeader(kind, hash, len(pending)), pending...)
 }
@@ -429,7 +433,7 @@ func decodeRequest(rec []byte) (request, error) {
 			return request{}, errors.New("corrupt permit request record")
 		}
 		r.version, r.permitID = int64(binary.BigEndian.Uint64(rest)), string(rest[8:])
-	case kindPendingAdded, kindPendingRemoved, kindApplication:
+	case kindPendingAdded, kindPendingRemoved, kindApplication, kindServiceRequest:
 		r.pending = rest
 	default:
 		return request{}, fmt.Errorf("unknown request record kind %d", r.kind)

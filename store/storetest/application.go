@@ -90,23 +90,9 @@ func wantApp(t *testing.T, s store.Store, want *epermitv1.Application) {
 // pages of limit and returns their ids.
 func listApps(t *testing.T, s store.Store, filter store.ApplicationFilter, limit int) []string {
 	t.Helper()
-	var ids []string
-	for after := ""; ; {
-		page, err := s.ListApplications(t.Context(), filter, after, limit)
-		if err != nil {
-			t.Fatalf("ListApplications(%+v, %q, %d): %v", filter, after, limit, err)
-		}
-		if len(page) > limit {
-			t.Fatalf("ListApplications returned %d, more than the limit %d", len(page), limit)
-		}
-		for _, a := range page {
-			ids = append(ids, a.GetId())
-		}
-		if len(page) < limit {
-			return ids
-		}
-		after = page[len(page)-1].GetId()
-	}
+	return pageIDs(t, limit, func(after string) ([]*epermitv1.Application, error) {
+		return s.ListApplications(t.Context(), filter, after, limit)
+	})
 }
 
 // count returns CountApplications(filter) or fails the test.

@@ -79,6 +79,13 @@ func Run(t *testing.T, b Backend) {
 		{"ApplicationIdempotency", testApplicationIdempotency},
 		{"ApplicationList", testApplicationList},
 		{"ApplicationAudit", testApplicationAudit},
+		{"ServiceRequests", testServiceRequests},
+		{"ServiceRequestIdempotency", testServiceRequestIdempotency},
+		{"ServiceRequestList", testServiceRequestList},
+		{"ServiceRequestOutbox", testServiceRequestOutbox},
+		{"ServiceRequestEvents", testServiceRequestEvents},
+		{"ServiceRequestAtomic", testServiceRequestAtomic},
+		{"ServiceRequestConcurrent", testServiceRequestConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })
