@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -139,7 +140,13 @@ func Compile(c *Catalogue) (*Compiled, error) {
 func compileCondition(env *cel.Env, expr string, requestFields []string) (cel.Program, error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, iss.Err()
+		// One line per issue, without CEL's source excerpt: the caller
+		// quotes the expression.
+		var msgs []string
+		for _, e := range iss.Errors() {
+			msgs = append(msgs, fmt.Sprintf("%s (column %d)", e.Message, e.Location.Column()+1))
+		}
+		return nil, errors.New(strings.Join(msgs, "; "))
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("has type %s, want bool", ast.OutputType())
@@ -234,24 +241,20 @@ func (c *Compiled) Evaluate(service string, f Facts, day time.Time) (Outcome, er
 			return Outcome{}, fmt.Errorf("%w: service %s needs request field %q", ErrMissingFacts, service, name)
 		}
 	}
-	vars := map[string]any{
-		"permit":  permitFacts(&f.Permit),
-		"holder":  personFacts(&f.Holder, day),
-		"request": f.Request,
-		"today":   day.Format(DateLayout),
+	act := &activation{
+		permit:  permitFacts(&f.Permit),
+		holder:  personFacts(&f.Holder, day),
+		request: f.Request,
+		today:   day.Format(DateLayout),
 	}
-	if f.Request == nil {
-		vars["request"] = map[string]string{}
+	if act.request == nil {
+		act.request = map[string]string{}
 	}
 	if cs.svc.ForChild {
 		if f.Child == nil {
 			return Outcome{}, fmt.Errorf("%w: service %s is for a child and no child was given", ErrMissingFacts, service)
 		}
-		vars["child"] = personFacts(f.Child, day)
-	}
-	act, err := cel.NewActivation(vars)
-	if err != nil {
-		return Outcome{}, err
+		act.child = personFacts(f.Child, day)
 	}
 	out := Outcome{Eligible: true, RuleVersion: cr.rule.Version, Conditions: make([]ConditionOutcome, len(cr.progs))}
 	for i, prg := range cr.progs {
@@ -273,6 +276,34 @@ func (c *Compiled) Evaluate(service string, f Facts, day time.Time) (Outcome, er
 	}
 	return out, nil
 }
+
+// activation binds the rule variables for one evaluation.
+type activation struct {
+	permit        *rulesv1.Permit
+	holder, child *rulesv1.Person
+	request       map[string]string
+	today         string
+}
+
+// ResolveName implements cel.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "permit":
+		return a.permit, true
+	case "holder":
+		return a.holder, true
+	case "child":
+		return a.child, a.child != nil
+	case "request":
+		return a.request, true
+	case "today":
+		return a.today, true
+	}
+	return nil, false
+}
+
+// Parent implements cel.Activation.
+func (a *activation) Parent() cel.Activation { return nil }
 
 func permitFacts(p *PermitFacts) *rulesv1.Permit {
 	return &rulesv1.Permit{
