@@ -142,16 +142,7 @@ func (c *Catalogue) Validate() error {
 
 	depts := make(map[string]bool)
 	for i, d := range c.Departments {
-		switch {
-		case !codePattern.MatchString(d.Code):
-			bad("department %d: code %q must be lower-case snake case", i+1, d.Code)
-		case depts[d.Code]:
-			bad("department %s: duplicate code", d.Code)
-		}
-		depts[d.Code] = true
-		if d.NameZH == "" || d.NameEN == "" {
-			bad("department %s: name_zh and name_en are required", d.Code)
-		}
+		errs = append(errs, checkEntry("department", i, d.Code, d.NameZH, d.NameEN, depts)...)
 	}
 	if len(c.Scenarios) == 0 {
 		bad("no scenarios")
@@ -159,16 +150,7 @@ func (c *Catalogue) Validate() error {
 	scenarios := make(map[string]bool)
 	services := make(map[string]string)
 	for i, sc := range c.Scenarios {
-		switch {
-		case !codePattern.MatchString(sc.Code):
-			bad("scenario %d: code %q must be lower-case snake case", i+1, sc.Code)
-		case scenarios[sc.Code]:
-			bad("scenario %s: duplicate code", sc.Code)
-		}
-		scenarios[sc.Code] = true
-		if sc.NameZH == "" || sc.NameEN == "" {
-			bad("scenario %s: name_zh and name_en are required", sc.Code)
-		}
+		errs = append(errs, checkEntry("scenario", i, sc.Code, sc.NameZH, sc.NameEN, scenarios)...)
 		for j, s := range sc.Services {
 			if !codePattern.MatchString(s.Code) {
 				bad("scenario %s: service %d: code %q must be lower-case snake case", sc.Code, j+1, s.Code)
@@ -185,6 +167,23 @@ func (c *Catalogue) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkEntry checks the code and names of the i-th department or scenario
+// and records its code in seen.
+func checkEntry(kind string, i int, code, nameZH, nameEN string, seen map[string]bool) []error {
+	var errs []error
+	switch {
+	case !codePattern.MatchString(code):
+		errs = append(errs, fmt.Errorf("%s %d: code %q must be lower-case snake case", kind, i+1, code))
+	case seen[code]:
+		errs = append(errs, fmt.Errorf("%s %s: duplicate code", kind, code))
+	}
+	seen[code] = true
+	if nameZH == "" || nameEN == "" {
+		errs = append(errs, fmt.Errorf("%s %s: name_zh and name_en are required", kind, code))
+	}
+	return errs
 }
 
 // validate checks one service against the known departments.

@@ -2,6 +2,7 @@ package catalogue
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -48,19 +49,16 @@ func fieldValue(f string, facts *Facts) string {
 	if name, ok := strings.CutPrefix(f, "request."); ok {
 		return facts.Request[name]
 	}
-	child := facts.Child
-	if child == nil {
-		child = &Person{}
+	if name, ok := strings.CutPrefix(f, "holder."); ok {
+		return personField(&facts.Holder, name)
+	}
+	if name, ok := strings.CutPrefix(f, "child."); ok {
+		if facts.Child == nil {
+			return ""
+		}
+		return personField(facts.Child, name)
 	}
 	switch f {
-	case "holder.name":
-		return facts.Holder.Name
-	case "holder.citizen_id":
-		return facts.Holder.CitizenID
-	case "holder.sex":
-		return facts.Holder.Sex
-	case "holder.birth_date":
-		return formatDate(facts.Holder.BirthDate)
 	case "permit.id":
 		return facts.Permit.ID
 	case "permit.status":
@@ -70,17 +68,24 @@ func fieldValue(f string, facts *Facts) string {
 	case "permit.residence_address":
 		return facts.Permit.ResidenceAddress
 	case "permit.residence_months":
-		return fmt.Sprint(facts.Permit.ResidenceMonths)
+		return strconv.Itoa(facts.Permit.ResidenceMonths)
 	case "permit.residence_years":
-		return fmt.Sprint(facts.Permit.ResidenceYears)
-	case "child.name":
-		return child.Name
-	case "child.citizen_id":
-		return child.CitizenID
-	case "child.sex":
-		return child.Sex
-	case "child.birth_date":
-		return formatDate(child.BirthDate)
+		return strconv.Itoa(facts.Permit.ResidenceYears)
+	}
+	return ""
+}
+
+// personField returns the field name (e.g. "citizen_id") of p.
+func personField(p *Person, name string) string {
+	switch name {
+	case "name":
+		return p.Name
+	case "citizen_id":
+		return p.CitizenID
+	case "sex":
+		return p.Sex
+	case "birth_date":
+		return formatDate(p.BirthDate)
 	}
 	return ""
 }
