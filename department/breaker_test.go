@@ -39,7 +39,11 @@ func (tr *transitions) record(dept string, from, to department.State) {
 	tr.list = append(tr.list, fmt.Sprintf("%s:%s->%s", dept, from, to))
 }
 
-func (tr *transitions) String() string { tr.mu.Lock(); defer tr.mu.Unlock(); return fmt.Sprint(tr.list) }
+func (tr *transitions) String() string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return fmt.Sprint(tr.list)
+}
 
 // waitState waits up to 5 s for b to reach want.
 func waitState(t *testing.T, b *department.Breaker, want department.State) {
