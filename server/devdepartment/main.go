@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 
 	"github.com/yrd-epermit/epermit/department"
 	"github.com/yrd-epermit/epermit/pki"
@@ -197,6 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := grpc.NewServer(srvOpts...)
 	s.Register(srv)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
+	reflection.Register(srv)
 	lis, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
