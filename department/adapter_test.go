@@ -115,7 +115,7 @@ func TestGRPCAdapter(t *testing.T) {
 
 // TestGRPCAdapterTimeout: the caller's deadline bounds the call.
 func TestGRPCAdapterTimeout(t *testing.T) {
-	addr, _ := startSim(t, sim.Config{Latency: time.Second})
+	addr, _ := startSim(t, sim.Config{Latency: 10 * time.Second})
 	a := dial(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -124,7 +124,7 @@ func TestGRPCAdapterTimeout(t *testing.T) {
 	if status.Code(err) != codes.DeadlineExceeded || !department.Retryable(err) {
 		t.Fatalf("slow department: %v", err)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("returned after %v", d)
 	}
 }

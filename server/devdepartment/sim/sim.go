@@ -191,18 +191,12 @@ func (s *Simulator) Close() {
 // SubmitRequest takes a request in, or answers a request id it has seen with
 // the decision it has.
 func (s *Simulator) SubmitRequest(ctx context.Context, req *departmentv1.SubmitRequestRequest) (*departmentv1.SubmitRequestResponse, error) {
-	if err := s.refuse(true); err != nil {
-		return nil, err
-	}
 	var v apierror.Violations
 	checkRequestID(&v, req.GetRequestId())
 	if req.GetService() == "" {
 		v.Add("service", "REQUIRED", "the service code is required")
 	}
-	if err := v.Err("invalid request"); err != nil {
-		return nil, err
-	}
-	if err := s.wait(ctx); err != nil {
+	if err := s.admit(ctx, true, &v); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -224,15 +218,9 @@ func (s *Simulator) SubmitRequest(ctx context.Context, req *departmentv1.SubmitR
 
 // GetRequestStatus answers the decision on a request id it has seen.
 func (s *Simulator) GetRequestStatus(ctx context.Context, req *departmentv1.GetRequestStatusRequest) (*departmentv1.GetRequestStatusResponse, error) {
-	if err := s.refuse(false); err != nil {
-		return nil, err
-	}
 	var v apierror.Violations
 	checkRequestID(&v, req.GetRequestId())
-	if err := v.Err("invalid request"); err != nil {
-		return nil, err
-	}
-	if err := s.wait(ctx); err != nil {
+	if err := s.admit(ctx, false, &v); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -257,6 +245,20 @@ func (s *Simulator) GetStats(context.Context, *departmentv1.GetStatsRequest) (*d
 
 // Down reports whether the simulator is down now.
 func (s *Simulator) Down() bool { return s.cfg.Down.Down(s.cfg.Now().Sub(s.start)) }
+
+// admit decides whether a department call is handled: it is refused when
+// the simulator is down or, for a submission, fails on purpose; else the
+// request's violations v are answered INVALID_ARGUMENT; else it waits the
+// latency.
+func (s *Simulator) admit(ctx context.Context, submission bool, v *apierror.Violations) error {
+	if err := s.refuse(submission); err != nil {
+		return err
+	}
+	if err := v.Err("invalid request"); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
 
 // refuse returns UNAVAILABLE, and counts it, when the simulator is down or,
 // for a submission (mayFail), fails on purpose.
