@@ -118,6 +118,10 @@ type Store interface {
 	// in seq order.
 	ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit int) ([]ServiceRequestEvent, error)
 
+	// ServiceRequestEventHead returns the seq of the last event, 0 when
+	// there is none.
+	ServiceRequestEventHead(ctx context.Context) (uint64, error)
+
 	// GetAccount returns the account with this name, or ErrNotFound.
 	GetAccount(ctx context.Context, name string) (*Account, error)
 
@@ -420,6 +424,15 @@ func (r *Replayed) GetApplication() *epermitv1.Application {
 		return nil
 	}
 	return r.Application
+}
+
+// GetServiceRequest returns the replayed service request; nil for a nil
+// *Replayed.
+func (r *Replayed) GetServiceRequest() *epermitv1.ServiceRequest {
+	if r == nil {
+		return nil
+	}
+	return r.ServiceRequest
 }
 
 // GetPermit returns the replayed permit; nil for a nil *Replayed.

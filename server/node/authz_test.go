@@ -130,6 +130,14 @@ var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"AccountService/EnableAccount":             {own: roles(admin)},
 	"AccountService/RotateToken":               {own: roles(admin)},
 	"AccountService/WhoAmI":                    {own: everyone, other: everyone},
+	"ScenarioService/ListScenarios":            {own: everyone},
+	"ScenarioService/CheckEligibility":         {own: roles(clerk, supervisor, partner)},
+	"ScenarioService/SubmitServiceRequest":     {own: roles(clerk, partner)},
+	"ScenarioService/GetServiceRequest":        {own: roles(clerk, supervisor, partner)},
+	"ScenarioService/ListServiceRequests":      {own: roles(clerk, supervisor)},
+	"ScenarioService/CancelServiceRequest":     {own: roles(clerk, supervisor)},
+	"ScenarioService/RetryServiceRequest":      {own: roles(supervisor)},
+	"ScenarioService/WatchServiceRequests":     {own: roles(clerk, supervisor, partner)},
 	"AuditService/ListAuditEntries":            {own: roles(auditor)},
 	"AuditService/VerifyAuditChain":            {own: roles(auditor)},
 	"FederationService/GetStatusList":          {own: roles(partner), other: roles(partner)},
@@ -153,7 +161,8 @@ var (
 	clerk      = epermitv1.Role_ROLE_CLERK
 	auditor    = epermitv1.Role_ROLE_AUDITOR
 	partner    = epermitv1.Role_ROLE_PARTNER
-	everyone   = roles(admin, supervisor, clerk, auditor, partner)
+	deptRole   = epermitv1.Role_ROLE_DEPARTMENT
+	everyone   = roles(admin, supervisor, clerk, auditor, partner, deptRole)
 )
 
 func roles(r ...epermitv1.Role) []epermitv1.Role { return r }
@@ -233,7 +242,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				ok = slices.Contains(want.other, c.role)
 			}
 			callCtx := metadata.AppendToOutgoingContext(ctx, auth.PurposeKey, "authorization matrix test")
-			err := c.conn.Invoke(callCtx, "/epermit.v1."+method, dynamicpb.NewMessage(md.Input()), dynamicpb.NewMessage(md.Output()))
+			err := invoke(callCtx, c.conn, "/epermit.v1."+method, md)
 			code := status.Code(err)
 			switch {
 			case ok && (code == codes.PermissionDenied || code == codes.Unauthenticated):
@@ -243,6 +252,28 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+}
+
+// invoke calls a method with an empty request. A server stream is opened
+// and read for a moment: an allowed watch sends nothing and runs into the
+// deadline; a refused one ends at once.
+func invoke(ctx context.Context, conn *grpc.ClientConn, method string, md protoreflect.MethodDescriptor) error {
+	if !md.IsStreamingServer() {
+		return conn.Invoke(ctx, method, dynamicpb.NewMessage(md.Input()), dynamicpb.NewMessage(md.Output()))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, method)
+	if err != nil {
+		return err
+	}
+	if err := stream.SendMsg(dynamicpb.NewMessage(md.Input())); err != nil {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	return stream.RecvMsg(dynamicpb.NewMessage(md.Output()))
 }
 
 // TestAuthentication: missing, wrong and disabled credentials, and a

@@ -11,6 +11,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/yrd-epermit/epermit/catalogue"
 	"github.com/yrd-epermit/epermit/division"
 	"github.com/yrd-epermit/epermit/server/application"
 
@@ -45,6 +46,15 @@ type Config struct {
 	Federation FederationConfig `yaml:"federation"`
 	// Applications configures applications for a permit.
 	Applications ApplicationsConfig `yaml:"applications"`
+	// Catalogue is this city's changes to the shipped service catalogue
+	// (catalogue.Override): departments and services replaced or added by
+	// code, services disabled.
+	Catalogue catalogue.Catalogue `yaml:"catalogue"`
+	// Departments are the department systems service requests are routed
+	// to, by department code.
+	Departments map[string]DepartmentConfig `yaml:"departments"`
+	// Outbox tunes the delivery of service requests.
+	Outbox OutboxConfig `yaml:"outbox"`
 }
 
 // ApplicationsConfig is what varies by city in applications for a permit.
@@ -187,6 +197,7 @@ func DefaultConfig() Config {
 			DeadlineDays:      application.DefaultDeadlineDays,
 			RequiredMaterials: defaultMaterials(),
 		},
+		Outbox: defaultOutbox(),
 	}
 }
 
@@ -314,6 +325,17 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.ClientCA != "" && c.TLS.Cert == "" {
 		errs = append(errs, errors.New("tls.client_ca needs tls.cert and tls.key: mutual TLS is TLS first"))
+	}
+	if err := c.Outbox.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for code, d := range c.Departments {
+		if d.Endpoint == "" {
+			errs = append(errs, fmt.Errorf("departments.%s.endpoint is empty", code))
+		}
+		if d.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("departments.%s.timeout is negative", code))
+		}
 	}
 	switch t := c.Trust; {
 	case t.RegistryPub == "" && (t.ListFile != "" || t.ListURL != ""):

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -32,6 +33,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/federation"
 	"github.com/yrd-epermit/epermit/server/permit"
+	"github.com/yrd-epermit/epermit/server/scenario"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
 	"github.com/yrd-epermit/epermit/trust"
@@ -76,20 +78,24 @@ type Node struct {
 	lis    net.Listener
 	// bootstrapped is the admin token file written by this start, if any.
 	bootstrapped string
-	// trust holds the federation's trust list, nil without one; watching
-	// stops with stopWatch.
-	trust     *trust.Holder
-	stopWatch context.CancelFunc
-	// peers reaches the other members; nil without federation. Then
-	// pending permits are settled in the background until watchCtx ends
-	// (stopWatch); settlerDone closes when that has stopped.
-	peers       *federation.Peers
-	watchCtx    context.Context
-	settlerDone chan struct{}
-	// stopForward stops the application forwarder, and forwarded is
-	// closed when it has stopped.
-	stopForward context.CancelFunc
-	forwarded   chan struct{}
+	// trust holds the federation's trust list, nil without one.
+	trust *trust.Holder
+	// peers reaches the other members; nil without federation.
+	peers *federation.Peers
+	// departments are the adapters of the department systems.
+	departments *departments
+	// background is the context of the work the node does by itself
+	// (watching the trust list, polling status lists, settling pending
+	// permits, forwarding applications, delivering service requests);
+	// stopBackground ends it and workers counts what still runs.
+	background     context.Context
+	stopBackground context.CancelFunc
+	workers        sync.WaitGroup
+}
+
+// goBackground runs work in the background until Shutdown.
+func (n *Node) goBackground(work func(ctx context.Context)) {
+	n.workers.Go(func() { work(n.background) })
 }
 
 // New opens the node's data and binds its listener; Serve starts serving.
@@ -121,6 +127,10 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	compiled, err := cfg.compileCatalogue()
+	if err != nil {
+		return nil, err
+	}
 	holder, err := loadTrust(cfg.Trust, clock)
 	if err != nil {
 		return nil, err
@@ -150,29 +160,34 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(), trust: holder}
-	n.stopWatch = func() {}
+	depts, err := dialDepartments(cfg)
+	if err != nil {
+		lis.Close()
+		st.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(),
+		trust: holder, departments: depts}
+	n.background, n.stopBackground = context.WithCancel(context.Background())
 	var poller *federation.Poller
 	if holder != nil {
-		var ctx context.Context
-		ctx, n.stopWatch = context.WithCancel(context.Background())
-		n.watchCtx = ctx
-		if cfg.Trust.ListFile != "" {
-			go holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log)
-		} else {
-			go holder.WatchURL(ctx, cfg.Trust.ListURL, nil, cfg.Trust.Refresh, log)
-		}
 		if f := cfg.Federation; f.ClientCert != "" {
 			tc, err := pki.ClientConfig(f.CA, f.ClientCert, f.ClientKey)
 			if err != nil {
-				n.stopWatch()
+				n.stopBackground()
+				depts.close()
 				lis.Close()
 				st.Close()
 				return nil, fmt.Errorf("federation: %w", err)
 			}
 			n.peers = federation.NewPeers(cfg.Division, holder, tc)
 			poller = federation.NewPoller(n.peers, holder, f.StatusRefresh, clock, log)
-			go poller.Run(ctx)
+			n.goBackground(poller.Run)
+		}
+		if cfg.Trust.ListFile != "" {
+			n.goBackground(func(ctx context.Context) { holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log) })
+		} else {
+			n.goBackground(func(ctx context.Context) { holder.WatchURL(ctx, cfg.Trust.ListURL, nil, cfg.Trust.Refresh, log) })
 		}
 	}
 	if created {
@@ -231,32 +246,32 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	apps, err := application.New(appCfg)
 	if err != nil {
-		n.stopWatch()
+		n.stopBackground()
+		n.workers.Wait()
+		depts.close()
 		lis.Close()
 		st.Close()
 		return nil, fmt.Errorf("applications: %w", err)
 	}
+	scenarios := scenario.New(scenario.Config{
+		Store: st, Catalogue: compiled, Permits: permits, Division: cfg.Division, Clock: clock, Logger: log,
+	})
 	permit.RegisterService(n.grpc, permits)
 	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
 	federation.RegisterService(n.grpc, federation.NewService(status, permits).WithApplications(apps))
+	scenario.RegisterService(n.grpc, scenarios)
+	scenario.RegisterReports(n.grpc, scenario.NewReports(scenarios))
 	if n.peers != nil {
-		n.settlerDone = make(chan struct{})
-		go func() {
-			defer close(n.settlerDone)
-			if err := permits.RunSettler(n.watchCtx, cfg.Federation.StatusRefresh); err != nil {
+		n.goBackground(func(ctx context.Context) {
+			if err := permits.RunSettler(ctx, cfg.Federation.StatusRefresh); err != nil {
 				log.Error("settling pending permits stopped", "err", err)
 			}
-		}()
+		})
 	}
-	n.forwarded = make(chan struct{})
-	var forwardCtx context.Context
-	forwardCtx, n.stopForward = context.WithCancel(context.Background())
-	go func() {
-		defer close(n.forwarded)
-		apps.Forward(forwardCtx, application.ForwardOptions{})
-	}()
+	n.goBackground(func(ctx context.Context) { apps.Forward(ctx, application.ForwardOptions{}) })
+	n.goBackground(func(ctx context.Context) { scenarios.RunOutbox(ctx, cfg.Outbox.outboxConfig(depts)) })
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
@@ -289,11 +304,8 @@ func (n *Node) Serve() error {
 // Shutdown stops taking new calls, lets in-flight calls finish until ctx
 // ends (then cuts them off), and closes the store.
 func (n *Node) Shutdown(ctx context.Context) error {
-	n.stopWatch()
-	if n.settlerDone != nil {
-		<-n.settlerDone // its writes finish before the store closes
-	}
-	n.stopForward()
+	n.stopBackground()
+	n.workers.Wait() // their writes finish before the store closes
 	n.health.Shutdown()
 	done := make(chan struct{})
 	go func() {
@@ -307,10 +319,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.grpc.Stop()
 		<-done
 	}
-	<-n.forwarded
 	if n.peers != nil {
 		n.peers.Close()
 	}
+	n.departments.close()
 	return n.store.Close()
 }
 

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -102,20 +101,6 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 	}
 }
 
-// retryable tells the errors after which a delivery is tried again: the
-// department may not have received the request, or could not handle it
-// then.
-func retryable(err error) bool {
-	if errors.Is(err, department.ErrOpen) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.Internal, codes.Unknown:
-		return true
-	}
-	return false
-}
-
 // deliver makes one delivery attempt of r and records its outcome.
 func (s *Service) deliver(ctx context.Context, cfg OutboxConfig, r *epermitv1.ServiceRequest) {
 	adapter, ok := cfg.Departments[r.Department]
@@ -153,14 +138,14 @@ func (s *Service) deliver(ctx context.Context, cfg OutboxConfig, r *epermitv1.Se
 			}
 			transition(next, to, reason, "department", now)
 			return true
-		case retryable(err) && int(next.Attempts) < cfg.MaxAttempts:
+		case department.Retryable(err) && int(next.Attempts) < cfg.MaxAttempts:
 			next.NextAttemptTime = timestamppb.New(now.Add(backoff(cfg, int(next.Attempts))))
 			next.Reason = fmt.Sprintf("attempt %d failed: %v", next.Attempts, status.Convert(err).Message())
 			return false
 		default:
 			next.NextAttemptTime = nil
 			why := status.Convert(err).Message()
-			if retryable(err) {
+			if department.Retryable(err) {
 				why = fmt.Sprintf("no delivery after %d attempts; last: %s", next.Attempts, why)
 			}
 			transition(next, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_FAILED, why, "outbox", now)

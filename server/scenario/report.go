@@ -29,8 +29,9 @@ func RegisterReports(s grpc.ServiceRegistrar, r *Reports) {
 }
 
 // ReportStatus implements departmentv1.StatusReportServiceServer. The
-// caller's account name is the department's code: a department reports
-// only on requests routed to it. Reporting the state a request already has
+// caller's account is named "dept-" and the department's code (a system
+// account with the department role): a department reports only on
+// requests routed to it. Reporting the state a request already has
 // changes nothing; a request already decided otherwise is refused.
 func (r *Reports) ReportStatus(ctx context.Context, req *departmentv1.ReportStatusRequest) (*departmentv1.ReportStatusResponse, error) {
 	var v apierror.Violations
@@ -45,8 +46,9 @@ func (r *Reports) ReportStatus(ctx context.Context, req *departmentv1.ReportStat
 	}
 	reporter := actorOf(ctx)
 	_, err := r.s.change(ctx, req, "", id, func(sr *epermitv1.ServiceRequest) error {
-		if call := auth.CallFrom(ctx); call != nil && call.Principal.Account != sr.Department {
-			return apierror.PermissionDenied("request " + sr.Id + " was routed to department " + sr.Department + ", not " + call.Principal.Account)
+		if call := auth.CallFrom(ctx); call != nil && call.Principal.Account != DepartmentAccount(sr.Department) {
+			return apierror.PermissionDenied("request " + sr.Id + " was routed to department " + sr.Department +
+				", whose account is " + DepartmentAccount(sr.Department) + ", not " + call.Principal.Account)
 		}
 		switch sr.State {
 		case to:
@@ -67,3 +69,6 @@ func (r *Reports) ReportStatus(ctx context.Context, req *departmentv1.ReportStat
 	}
 	return &departmentv1.ReportStatusResponse{}, nil
 }
+
+// DepartmentAccount is the name of the account a department reports with.
+func DepartmentAccount(code string) string { return "dept-" + code }

@@ -338,14 +338,11 @@ type serviceRef struct {
 
 // service finds an enabled service of the catalogue.
 func (s *Service) service(code string) (*serviceRef, bool) {
-	for _, sc := range s.cfg.Catalogue.Catalogue().Scenarios {
-		for _, svc := range sc.Services {
-			if svc.Code == code && !svc.Disabled {
-				return &serviceRef{Service: svc, Scenario: sc.Code}, true
-			}
-		}
+	svc, scenario, ok := s.cfg.Catalogue.Service(code)
+	if !ok || svc.Disabled {
+		return nil, false
 	}
-	return nil, false
+	return &serviceRef{Service: svc, Scenario: scenario}, true
 }
 
 // decision is the check of one request: the permit and the rule.

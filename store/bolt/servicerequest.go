@@ -181,6 +181,18 @@ func (s *Store) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit
 	return out, nil
 }
 
+// ServiceRequestEventHead implements store.Store.ServiceRequestEventHead.
+func (s *Store) ServiceRequestEventHead(ctx context.Context) (uint64, error) {
+	var head uint64
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		if k, _ := tx.Bucket(bucketSREvents).Cursor().Last(); len(k) == 8 {
+			head = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	return head, err
+}
+
 // WriteServiceRequest stores w.Request, its permit index key, its outbox
 // key, its event, its request record and its audit entry, after the
 // checks that store.Store.WriteServiceRequest lists, all in one
