@@ -78,7 +78,7 @@ func (o *requestSubmitOptions) run(cmd *cobra.Command, _ []string) error {
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		resp, err := c.Scenarios.SubmitServiceRequest(ctx, req)
 		if err != nil {
-			return o.request.explain(conditionsNotMet(err))
+			return conditionsNotMet(o.request.explain(err))
 		}
 		return scenarioPrinterOf(o.global).ServiceRequest(resp.GetRequest())
 	})

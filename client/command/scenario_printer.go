@@ -39,7 +39,7 @@ var (
 // watchColumns are the least widths of the columns of request watch's
 // lines, so that the lines, printed one at a time, line up: time, state,
 // request id, service, permit and actor; the reason comes last.
-var watchColumns = []int{23, 9, 22, 20, 20, 10}
+var watchColumns = []int{23, 9, 21, 23, 20, 10}
 
 // Scenarios prints each scenario as a heading followed by its services,
 // each with its department, whether it is for a child, its fields and its
@@ -335,8 +335,12 @@ func (j *jsonPrinter) WatchNote(note string) error {
 func serviceRequestNote(r *epermitv1.ServiceRequest) string {
 	switch r.GetState() {
 	case epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_FAILED:
-		return "Delivery to " + orDash(r.GetDepartment()) + " failed after " + strconv.Itoa(int(r.GetAttempts())) +
-			" attempts; 'permitctl request retry " + r.GetId() + "' puts the request back in the outbox."
+		attempts := strconv.Itoa(int(r.GetAttempts())) + " attempts"
+		if r.GetAttempts() == 1 {
+			attempts = "1 attempt"
+		}
+		return "Delivery to " + orDash(r.GetDepartment()) + " failed after " + attempts +
+			"; 'permitctl request retry " + r.GetId() + "' puts the request back in the outbox."
 	case epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED:
 		return "Waiting in the outbox for delivery to " + orDash(r.GetDepartment()) +
 			"; 'permitctl request watch --permit " + r.GetPermitId() + "' follows it."
