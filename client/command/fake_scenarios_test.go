@@ -309,26 +309,35 @@ func (f *fakeScenarios) ListServiceRequests(_ context.Context, req *epermitv1.Li
 		}
 		match = append(match, r)
 	}
-	size := int(req.GetPageSize())
+	page, next, err := fakePage(match, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &epermitv1.ListServiceRequestsResponse{NextPageToken: next}
+	for _, r := range page {
+		resp.Requests = append(resp.Requests, proto.CloneOf(r))
+	}
+	return resp, nil
+}
+
+// fakePage returns the page of items that size (50 when 0) and token (the
+// index of its first item, "" for 0) give, and the token of the next page,
+// "" after the last.
+func fakePage[T any](items []T, size int32, token string) (page []T, next string, err error) {
 	if size == 0 {
 		size = 50
 	}
 	start := 0
-	if req.GetPageToken() != "" {
-		var err error
-		if start, err = strconv.Atoi(req.GetPageToken()); err != nil || start > len(match) {
-			return nil, status.Error(codes.InvalidArgument, "bad page token")
+	if token != "" {
+		if start, err = strconv.Atoi(token); err != nil || start < 0 || start > len(items) {
+			return nil, "", status.Error(codes.InvalidArgument, "bad page token")
 		}
 	}
-	resp := &epermitv1.ListServiceRequestsResponse{}
-	end := min(start+size, len(match))
-	for _, r := range match[start:end] {
-		resp.Requests = append(resp.Requests, proto.CloneOf(r))
+	end := min(start+int(size), len(items))
+	if end < len(items) {
+		next = strconv.Itoa(end)
 	}
-	if end < len(match) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
-	return resp, nil
+	return items[start:end], next, nil
 }
 
 // final reports whether state is one a request does not leave.

@@ -68,21 +68,34 @@ func (o *listOptions) run(cmd *cobra.Command, _ []string) error {
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListPermitsResponse{}
-		for {
+		next, err := followPages(o.all, o.pageToken, func(token string) (string, error) {
+			req.PageToken = token
 			resp, err := c.Permits.ListPermits(ctx, req)
-			if err != nil {
-				return err
-			}
 			list.Permits = append(list.Permits, resp.GetPermits()...)
-			list.NextPageToken = resp.GetNextPageToken()
-			if !o.all || list.NextPageToken == "" {
-				break
-			}
-			if list.NextPageToken == req.PageToken {
-				return errors.New("the node returned the same page token twice; stopping")
-			}
-			req.PageToken = list.NextPageToken
+			return resp.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
+		list.NextPageToken = next
 		return o.global.printer.Permits(list)
 	})
+}
+
+// followPages calls page with token, the token of the first page, and
+// then, when all is set, with each next page token page returns, until it
+// returns none. It returns the last next page token, empty after the last
+// page, and stops with an error at page's first error or when the node
+// hands back the token of the page just read, which would never end.
+func followPages(all bool, token string, page func(token string) (next string, err error)) (string, error) {
+	for {
+		next, err := page(token)
+		if err != nil || !all || next == "" {
+			return next, err
+		}
+		if next == token {
+			return "", errors.New("the node returned the same page token twice; stopping")
+		}
+		token = next
+	}
 }

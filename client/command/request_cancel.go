@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -64,10 +65,7 @@ func (o *requestCancelOptions) run(cmd *cobra.Command, args []string) error {
 			if err != nil {
 				return err
 			}
-			r := resp.GetRequest()
-			question := fmt.Sprintf("Cancel service request %s (%s for %s, %s)? A cancelled request is final.",
-				r.GetId(), r.GetService(), r.GetHolder().GetName(), enumWord(r.GetState()))
-			if err := confirm(cmd.InOrStdin(), cmd.ErrOrStderr(), question, r.GetId(), "request id"); err != nil {
+			if err := confirmRequestCancel(cmd.InOrStdin(), cmd.ErrOrStderr(), resp.GetRequest()); err != nil {
 				return err
 			}
 		}
@@ -79,4 +77,13 @@ func (o *requestCancelOptions) run(cmd *cobra.Command, args []string) error {
 		}
 		return scenarioPrinterOf(o.global).ServiceRequest(resp.GetRequest())
 	})
+}
+
+// confirmRequestCancel asks on prompt whether to cancel service request r
+// and reads the answer, one line, from in. It returns nil only when the
+// answer is the request's id, and errNotConfirmed otherwise.
+func confirmRequestCancel(in io.Reader, prompt io.Writer, r *epermitv1.ServiceRequest) error {
+	question := fmt.Sprintf("Cancel service request %s (%s for %s, now %s)? A cancelled request is final.",
+		r.GetId(), r.GetService(), r.GetHolder().GetName(), optionalWord(r.GetState()))
+	return confirm(in, prompt, question, r.GetId(), "request id")
 }

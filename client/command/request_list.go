@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -78,25 +77,20 @@ func (o *requestListOptions) run(cmd *cobra.Command, _ []string) error {
 	}
 	req := &epermitv1.ListServiceRequestsRequest{
 		PermitId: o.permitID, State: o.state, Department: o.department, StartTime: start, EndTime: end,
-		PageSize: o.pageSize, PageToken: o.pageToken,
+		PageSize: o.pageSize,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListServiceRequestsResponse{}
-		for {
+		next, err := followPages(o.all, o.pageToken, func(token string) (string, error) {
+			req.PageToken = token
 			resp, err := c.Scenarios.ListServiceRequests(ctx, req)
-			if err != nil {
-				return err
-			}
 			list.Requests = append(list.Requests, resp.GetRequests()...)
-			list.NextPageToken = resp.GetNextPageToken()
-			if !o.all || list.NextPageToken == "" {
-				break
-			}
-			if list.NextPageToken == req.PageToken {
-				return errors.New("the node returned the same page token twice; stopping")
-			}
-			req.PageToken = list.NextPageToken
+			return resp.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
+		list.NextPageToken = next
 		return scenarioPrinterOf(o.global).ServiceRequests(list)
 	})
 }

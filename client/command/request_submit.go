@@ -53,7 +53,7 @@ with the request it made the first time.`,
   # School enrolment of a child
   permitctl request submit --service school_enrolment --permit 330604-4F7K2M9QXW3B7 \
     --child-name 测试者小甲 --child-citizen-id 330604201709120030 --field school=上虞区测试小学 \
-    --request-id 0KB3F7Q2M4-enrol-1
+    --request-id enrol-2026-0001
 
   # A permit of another member city, by its credential
   permitctl request submit --service medical_insurance_enrolment --credential - \

@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -414,16 +415,28 @@ func TestRequestCommands(t *testing.T) {
 	}
 }
 
-// TestConfirmServiceRequestCancel checks the question request cancel asks
-// and that only the request id confirms it.
-func TestConfirmServiceRequestCancel(t *testing.T) {
+// TestConfirmRequestCancel checks the question request cancel asks and
+// that only the request id confirms it.
+func TestConfirmRequestCancel(t *testing.T) {
 	r := routedRequest()
-	var prompt bytes.Buffer
-	if err := confirm(strings.NewReader(r.GetId()+"\n"), &prompt, "Cancel?", r.GetId(), "request id"); err != nil {
-		t.Fatalf("typing the id back: %v", err)
-	}
-	if err := confirm(strings.NewReader("y\n"), &prompt, "Cancel?", r.GetId(), "request id"); err != errNotConfirmed {
-		t.Fatalf("answering y: %v, want errNotConfirmed", err)
+	for _, tt := range []struct {
+		answer  string
+		wantErr error
+	}{
+		{r.GetId() + "\n", nil},
+		{"  " + r.GetId() + "  \n", nil},
+		{"y\n", errNotConfirmed},
+		{"", errNotConfirmed},
+	} {
+		var prompt bytes.Buffer
+		if err := confirmRequestCancel(strings.NewReader(tt.answer), &prompt, r); !errors.Is(err, tt.wantErr) {
+			t.Errorf("answer %q: %v, want %v", tt.answer, err, tt.wantErr)
+		}
+		want := "Cancel service request S330604-0G3K4A1B2C3D4 (school_enrolment for 测试者甲, now routed)? " +
+			"A cancelled request is final. Type the request id to confirm: "
+		if prompt.String() != want {
+			t.Errorf("prompt %q, want %q", prompt.String(), want)
+		}
 	}
 }
 
@@ -583,8 +596,9 @@ func TestRequestWatchResumes(t *testing.T) {
 // filters, and that an error reconnecting cannot cure ends it.
 func TestRequestWatchTable(t *testing.T) {
 	node, addr := startFakeNode(t, residentPermit())
-	w := startWatch("--server", addr, "request", "watch", "--permit", residentPermit().GetId())
+	w := startWatch("--server", addr, "--timeout", "100ms", "request", "watch", "--permit", residentPermit().GetId())
 	waitUntil(t, "the watch is open", func() bool { return len(node.scenarios.watchRequests()) == 1 })
+	time.Sleep(300 * time.Millisecond) // longer than --timeout, which a stream does not have
 	r := runCLI(t, nil, "--server", addr, "request", "submit", "--service", "employment_registration",
 		"--permit", residentPermit().GetId(), "--field", "employer=绍兴测试科技有限公司", "--request-id", "r1")
 	if r.err != nil {
@@ -603,7 +617,8 @@ func TestRequestWatchTable(t *testing.T) {
 		t.Errorf("watch sent %v, want no token and the permit", req)
 	}
 	if !strings.Contains(w.errOut.String(), "Watching service requests from now on") ||
-		!strings.Contains(w.errOut.String(), "--resume 1 --permit "+residentPermit().GetId()) {
+		!strings.Contains(w.errOut.String(), "--resume 1 --permit "+residentPermit().GetId()) ||
+		strings.Contains(w.errOut.String(), "reconnecting") {
 		t.Errorf("stderr:\n%s", w.errOut.String())
 	}
 
