@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,9 +16,7 @@ type listOptions struct {
 	global    *globalOptions
 	citizenID string
 	status    epermitv1.PermitStatus
-	pageSize  int32
-	pageToken string
-	all       bool
+	page      pageOptions
 }
 
 // newListCommand returns the list command.
@@ -50,25 +47,22 @@ func (o *listOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.citizenID, "citizen-id", "", "only the permits of this citizen `id` number")
 	fs.Var(enumFlag[epermitv1.PermitStatus]{target: &o.status, typ: "status"}, "status",
 		"only permits in this `status`: "+strings.Join(enumWords[epermitv1.PermitStatus](), ", "))
-	fs.Int32Var(&o.pageSize, "page-size", 0, "`N` permits per page, 1-500; the node's default (50) when not given")
-	fs.StringVar(&o.pageToken, "page-token", "", "continue from this `token`, printed by the previous page")
-	fs.BoolVar(&o.all, "all", false, "follow the pages to the end and print every permit")
+	o.page.addFlags(fs, "permits", 500)
 }
 
 // run lists the permits and prints them.
 func (o *listOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.pageSize < 0 {
-		return usagef(cmd, "--page-size must not be negative")
+	if err := o.page.check(cmd); err != nil {
+		return err
 	}
 	req := &epermitv1.ListPermitsRequest{
 		CitizenId: o.citizenID,
 		Status:    o.status,
-		PageSize:  o.pageSize,
-		PageToken: o.pageToken,
+		PageSize:  o.page.size,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListPermitsResponse{}
-		next, err := followPages(o.all, o.pageToken, func(token string) (string, error) {
+		next, err := o.page.follow(func(token string) (string, error) {
 			req.PageToken = token
 			resp, err := c.Permits.ListPermits(ctx, req)
 			list.Permits = append(list.Permits, resp.GetPermits()...)
@@ -80,22 +74,4 @@ func (o *listOptions) run(cmd *cobra.Command, _ []string) error {
 		list.NextPageToken = next
 		return o.global.printer.Permits(list)
 	})
-}
-
-// followPages calls page with token, the token of the first page, and
-// then, when all is set, with each next page token page returns, until it
-// returns none. It returns the last next page token, empty after the last
-// page, and stops with an error at page's first error or when the node
-// hands back the token of the page just read, which would never end.
-func followPages(all bool, token string, page func(token string) (next string, err error)) (string, error) {
-	for {
-		next, err := page(token)
-		if err != nil || !all || next == "" {
-			return next, err
-		}
-		if next == token {
-			return "", errors.New("the node returned the same page token twice; stopping")
-		}
-		token = next
-	}
 }

@@ -19,9 +19,7 @@ type requestListOptions struct {
 	department string
 	since      string
 	until      string
-	pageSize   int32
-	pageToken  string
-	all        bool
+	page       pageOptions
 }
 
 // newRequestListCommand returns the request list command.
@@ -61,15 +59,13 @@ func (o *requestListOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.department, "department", "", "only requests for the department with this `code`, e.g. education")
 	fs.StringVar(&o.since, "since", "", "only requests created at or after this `time` (RFC 3339, or YYYY-MM-DD in China Standard Time)")
 	fs.StringVar(&o.until, "until", "", "only requests created before this `time`; a date YYYY-MM-DD includes that whole day")
-	fs.Int32Var(&o.pageSize, "page-size", 0, "`N` requests per page, 1-1000; the node's default (50) when not given")
-	fs.StringVar(&o.pageToken, "page-token", "", "continue from this `token`, printed by the previous page")
-	fs.BoolVar(&o.all, "all", false, "follow the pages to the end and print every request")
+	o.page.addFlags(fs, "requests", 1000)
 }
 
 // run lists the requests and prints them.
 func (o *requestListOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.pageSize < 0 {
-		return usagef(cmd, "--page-size must not be negative")
+	if err := o.page.check(cmd); err != nil {
+		return err
 	}
 	start, end, err := timeRange(cmd, o.since, o.until)
 	if err != nil {
@@ -77,11 +73,11 @@ func (o *requestListOptions) run(cmd *cobra.Command, _ []string) error {
 	}
 	req := &epermitv1.ListServiceRequestsRequest{
 		PermitId: o.permitID, State: o.state, Department: o.department, StartTime: start, EndTime: end,
-		PageSize: o.pageSize,
+		PageSize: o.page.size,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListServiceRequestsResponse{}
-		next, err := followPages(o.all, o.pageToken, func(token string) (string, error) {
+		next, err := o.page.follow(func(token string) (string, error) {
 			req.PageToken = token
 			resp, err := c.Scenarios.ListServiceRequests(ctx, req)
 			list.Requests = append(list.Requests, resp.GetRequests()...)
