@@ -40,8 +40,9 @@ var ErrBadPurpose = errors.New("client: the purpose must be text of 1-200 charac
 
 // Options configures a Client.
 type Options struct {
-	// Timeout is the deadline given to each RPC whose context has none;
-	// zero leaves such RPCs without a deadline.
+	// Timeout is the deadline given to each unary RPC whose context has
+	// none; zero leaves such RPCs without a deadline. Streams, such as
+	// WatchServiceRequests, get none: they last as long as their context.
 	Timeout time.Duration
 
 	// CAFile names a PEM file of the certificate authorities the node's
@@ -81,6 +82,9 @@ type Client struct {
 	Audit epermitv1.AuditServiceClient
 	// Applications is the node's ApplicationService.
 	Applications epermitv1.ApplicationServiceClient
+	// Scenarios is the node's ScenarioService: the catalogue of public
+	// services and the service requests for permit holders.
+	Scenarios epermitv1.ScenarioServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -123,6 +127,7 @@ func Dial(target string, opts Options) (*Client, error) {
 		Accounts:     epermitv1.NewAccountServiceClient(conn),
 		Audit:        epermitv1.NewAuditServiceClient(conn),
 		Applications: epermitv1.NewApplicationServiceClient(conn),
+		Scenarios:    epermitv1.NewScenarioServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

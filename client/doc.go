@@ -1,6 +1,7 @@
 // Package client is the Go client of epermit's node services
-// (PermitService, AccountService, AuditService), for service-hall tools and
-// partner systems that talk to a member division's permitd node.
+// (PermitService, AccountService, AuditService, ApplicationService,
+// ScenarioService), for service-hall tools and partner systems that talk to
+// a member division's permitd node.
 //
 // # Basics
 //

@@ -13,13 +13,11 @@ import (
 
 // applicationListOptions are the options of the application list command.
 type applicationListOptions struct {
-	global    *globalOptions
-	state     epermitv1.ApplicationState
-	channel   epermitv1.ApplicationChannel
-	overdue   bool
-	pageSize  int32
-	pageToken string
-	all       bool
+	global  *globalOptions
+	state   epermitv1.ApplicationState
+	channel epermitv1.ApplicationChannel
+	overdue bool
+	page    pageOptions
 }
 
 // newApplicationListCommand returns the application list command.
@@ -53,34 +51,30 @@ func (o *applicationListOptions) addFlags(fs *pflag.FlagSet) {
 	fs.Var(enumFlag[epermitv1.ApplicationChannel]{target: &o.channel, typ: "channel"}, "channel",
 		"only applications that came in this `way`: "+strings.Join(enumWords[epermitv1.ApplicationChannel](), ", "))
 	fs.BoolVar(&o.overdue, "overdue", false, "only applications past their deadline")
-	fs.Int32Var(&o.pageSize, "page-size", 0, "`N` applications per page, 1-500; the node's default (50) when not given")
-	fs.StringVar(&o.pageToken, "page-token", "", "continue from this `token`, printed by the previous page")
-	fs.BoolVar(&o.all, "all", false, "follow the pages to the end and print every application")
+	o.page.addFlags(fs, "applications", 500)
 }
 
 // run lists the applications and prints them.
 func (o *applicationListOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.pageSize < 0 {
-		return usagef(cmd, "--page-size must not be negative")
+	if err := o.page.check(cmd); err != nil {
+		return err
 	}
 	req := &epermitv1.ListApplicationsRequest{
-		State: o.state, Channel: o.channel, Overdue: o.overdue, PageSize: o.pageSize, PageToken: o.pageToken,
+		State: o.state, Channel: o.channel, Overdue: o.overdue, PageSize: o.page.size,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListApplicationsResponse{}
-		for {
+		next, err := o.page.follow(func(token string) (string, error) {
+			req.PageToken = token
 			resp, err := c.Applications.ListApplications(ctx, req)
-			if err != nil {
-				return err
-			}
 			list.Applications = append(list.Applications, resp.GetApplications()...)
-			list.NextPageToken = resp.GetNextPageToken()
 			list.OverdueCount = resp.GetOverdueCount()
-			if !o.all || list.NextPageToken == "" {
-				break
-			}
-			req.PageToken = list.NextPageToken
+			return resp.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
+		list.NextPageToken = next
 		return applicationPrinterOf(o.global).Applications(list)
 	})
 }

@@ -3,11 +3,9 @@ package command
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-epermit/epermit/client"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -76,24 +74,11 @@ func (o *auditListOptions) run(cmd *cobra.Command, _ []string) error {
 	if o.limit < 1 {
 		return usagef(cmd, "--limit must be at least 1")
 	}
-	req := &epermitv1.ListAuditEntriesRequest{Actor: o.actor, PermitId: o.permitID}
-	if o.since != "" {
-		t, err := parseAuditTime(o.since, false)
-		if err != nil {
-			return usagef(cmd, "--since: %v", err)
-		}
-		req.StartTime = timestamppb.New(t)
+	start, end, err := timeRange(cmd, o.since, o.until)
+	if err != nil {
+		return err
 	}
-	if o.until != "" {
-		t, err := parseAuditTime(o.until, true)
-		if err != nil {
-			return usagef(cmd, "--until: %v", err)
-		}
-		req.EndTime = timestamppb.New(t)
-	}
-	if req.StartTime != nil && req.EndTime != nil && !req.EndTime.AsTime().After(req.StartTime.AsTime()) {
-		return usagef(cmd, "--until must be later than --since")
-	}
+	req := &epermitv1.ListAuditEntriesRequest{Actor: o.actor, PermitId: o.permitID, StartTime: start, EndTime: end}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListAuditEntriesResponse{}
 		for {
@@ -121,20 +106,4 @@ func (o *auditListOptions) run(cmd *cobra.Command, _ []string) error {
 		}
 		return o.global.printer.AuditEntries(list)
 	})
-}
-
-// parseAuditTime parses s as RFC 3339 or as a date in China Standard Time:
-// the start of that day, or with endOfDay the start of the next.
-func parseAuditTime(s string, endOfDay bool) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseInLocation(time.DateOnly, s, chinaStandardTime)
-	if err != nil {
-		return time.Time{}, errors.New("not a time: write RFC 3339 (2026-03-01T09:30:00+08:00) or a date (2026-03-01)")
-	}
-	if endOfDay {
-		d = d.AddDate(0, 0, 1)
-	}
-	return d, nil
 }

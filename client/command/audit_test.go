@@ -182,13 +182,13 @@ func TestParseAuditTime(t *testing.T) {
 		{in: "", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := parseAuditTime(tt.in, tt.endOfDay)
+		got, err := parseTimeFlag(tt.in, tt.endOfDay)
 		if (err != nil) != tt.wantErr {
-			t.Errorf("parseAuditTime(%q) = %v, %v", tt.in, got, err)
+			t.Errorf("parseTimeFlag(%q) = %v, %v", tt.in, got, err)
 			continue
 		}
 		if !tt.wantErr && got.UTC().Format(time.RFC3339) != tt.want {
-			t.Errorf("parseAuditTime(%q, %v) = %s, want %s", tt.in, tt.endOfDay, got.UTC().Format(time.RFC3339), tt.want)
+			t.Errorf("parseTimeFlag(%q, %v) = %s, want %s", tt.in, tt.endOfDay, got.UTC().Format(time.RFC3339), tt.want)
 		}
 	}
 }

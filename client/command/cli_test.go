@@ -34,30 +34,39 @@ type cliResult struct {
 // output, the way the end-to-end tests against a real node do.
 func runCLI(t *testing.T, stdin io.Reader, args ...string) cliResult {
 	t.Helper()
-	if stdin == nil {
-		stdin = bytes.NewReader(nil)
-	}
 	var out, errOut bytes.Buffer
-	root := NewRoot()
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	err := root.ExecuteContext(context.Background())
+	err := runCLIWith(context.Background(), stdin, &out, &errOut, args...)
 	return cliResult{stdout: out.String(), stderr: errOut.String(), err: err, code: ExitCode(err)}
 }
 
+// runCLIWith runs permitctl with args until ctx ends, reading stdin (nil
+// for empty) and writing to out and errOut, for commands that run until
+// stopped (request watch).
+func runCLIWith(ctx context.Context, stdin io.Reader, out, errOut io.Writer, args ...string) error {
+	if stdin == nil {
+		stdin = bytes.NewReader(nil)
+	}
+	root := NewRoot()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	return root.ExecuteContext(ctx)
+}
+
 // fakeNode is an in-memory permitd: a PermitService, with an
-// AccountService (fakeAccounts), an AuditService (fakeAudit) and an
-// ApplicationService (fakeApplications) beside it.
+// AccountService (fakeAccounts), an AuditService (fakeAudit), an
+// ApplicationService (fakeApplications) and a ScenarioService
+// (fakeScenarios) beside it.
 // It records the mutating requests it receives and the metadata of every
 // call, and can be told to require credentials or to fail a method.
 type fakeNode struct {
 	epermitv1.UnimplementedPermitServiceServer
 
-	accounts *fakeAccounts
-	audit    *fakeAudit
-	apps     *fakeApplications
+	accounts  *fakeAccounts
+	audit     *fakeAudit
+	apps      *fakeApplications
+	scenarios *fakeScenarios
 
 	mu          sync.Mutex
 	permits     map[string]*epermitv1.Permit
@@ -101,6 +110,7 @@ func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.P
 	n.accounts = &fakeAccounts{node: n, accounts: map[string]*fakeAccount{}}
 	n.audit = &fakeAudit{node: n}
 	n.apps = &fakeApplications{node: n, apps: map[string]*epermitv1.Application{}}
+	n.scenarios = newFakeScenarios(n)
 	for _, p := range permits {
 		n.permits[p.GetId()] = proto.CloneOf(p)
 	}
@@ -108,7 +118,7 @@ func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.P
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []grpc.ServerOption{grpc.UnaryInterceptor(n.intercept)}
+	opts := []grpc.ServerOption{grpc.UnaryInterceptor(n.intercept), grpc.StreamInterceptor(n.interceptStream)}
 	if cfg.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.tls)))
 	}
@@ -117,6 +127,7 @@ func startFakeNodeWith(t *testing.T, cfg fakeNodeConfig, permits ...*epermitv1.P
 	epermitv1.RegisterAccountServiceServer(srv, n.accounts)
 	epermitv1.RegisterAuditServiceServer(srv, n.audit)
 	epermitv1.RegisterApplicationServiceServer(srv, n.apps)
+	epermitv1.RegisterScenarioServiceServer(srv, n.scenarios)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
 	return n, lis.Addr().String()
@@ -143,7 +154,27 @@ func (n *fakeNode) intercept(ctx context.Context, req any, info *grpc.UnaryServe
 	return handler(ctx, req)
 }
 
-// fail makes method, a full method name, answer err.
+// interceptStream records each stream, fails it when told to, and
+// authenticates the caller when credentials are required.
+func (n *fakeNode) interceptStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	md, _ := metadata.FromIncomingContext(ss.Context())
+	n.mu.Lock()
+	n.calls = append(n.calls, fakeCall{method: info.FullMethod, md: md.Copy()})
+	fail, requireAuth := n.failures[info.FullMethod], n.requireAuth
+	n.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	if requireAuth {
+		if _, _, err := n.accounts.authenticate(ss.Context()); err != nil {
+			return err
+		}
+	}
+	return handler(srv, ss)
+}
+
+// fail makes method, a full method name, answer err; a nil err makes it
+// answer as usual again.
 func (n *fakeNode) fail(method string, err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

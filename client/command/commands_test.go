@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -384,5 +385,39 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("usage error printed to stdout: %q", r.stdout)
 			}
 		})
+	}
+}
+
+// TestFollowPages checks the paging of the list commands: one page without
+// all, every page with it, and a stop at a node that hands back the token
+// of the page just read.
+func TestFollowPages(t *testing.T) {
+	pages := map[string]string{"": "2", "2": "4", "4": ""}
+	for _, tt := range []struct {
+		all      bool
+		start    string
+		wantRead []string
+		wantNext string
+	}{
+		{false, "", []string{""}, "2"},
+		{true, "", []string{"", "2", "4"}, ""},
+		{true, "2", []string{"2", "4"}, ""},
+	} {
+		var read []string
+		next, err := followPages(tt.all, tt.start, func(token string) (string, error) {
+			read = append(read, token)
+			return pages[token], nil
+		})
+		if err != nil || !slices.Equal(read, tt.wantRead) || next != tt.wantNext {
+			t.Errorf("all %v from %q: read %q, next %q, err %v; want %q, %q", tt.all, tt.start, read, next, err, tt.wantRead, tt.wantNext)
+		}
+	}
+	_, err := followPages(true, "", func(string) (string, error) { return "7", nil })
+	if err == nil || !strings.Contains(err.Error(), "same page token twice") {
+		t.Errorf("a node repeating a token: err %v", err)
+	}
+	fail := status.Error(codes.Unavailable, "gone")
+	if _, err := followPages(true, "", func(string) (string, error) { return "", fail }); err != fail {
+		t.Errorf("a failing page: err %v, want %v", err, fail)
 	}
 }

@@ -26,7 +26,8 @@
 //
 // ExitCode maps the error the root returns to the process exit status: 0
 // success, 1 failure, 2 usage error, 3 a verification whose verdict is not
-// VALID or an audit log whose chain is broken.
+// VALID, an eligibility check whose answer is NOT ELIGIBLE or an audit log
+// whose chain is broken.
 //
 // # Connection settings
 //

@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit statuses of permitctl.
+// Exit statuses of permitctl. exitNotValid is a verdict a script must not
+// accept: a credential not valid, a holder not eligible, a broken audit
+// log.
 const (
 	exitFailure  = 1
 	exitUsage    = 2

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -118,24 +117,14 @@ func (f *fakeApplications) ListApplications(_ context.Context, req *epermitv1.Li
 		}
 		match = append(match, a)
 	}
-	size := int(req.GetPageSize())
-	if size == 0 {
-		size = 50
+	page, next, err := fakePage(match, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
 	}
-	start := 0
-	if req.GetPageToken() != "" {
-		var err error
-		if start, err = strconv.Atoi(req.GetPageToken()); err != nil || start > len(match) {
-			return nil, status.Error(codes.InvalidArgument, "bad page token")
-		}
-	}
-	end := min(start+size, len(match))
-	for _, a := range match[start:end] {
+	for _, a := range page {
 		resp.Applications = append(resp.Applications, proto.CloneOf(a))
 	}
-	if end < len(match) {
-		resp.NextPageToken = strconv.Itoa(end)
-	}
+	resp.NextPageToken = next
 	return resp, nil
 }
 

@@ -48,7 +48,8 @@ func TestHelp(t *testing.T) {
 	walk(root, nil)
 	for _, path := range []string{"issue", "show", "list", "endorse", "suspend", "reinstate", "cancel", "verify", "qr", "key export",
 		"pending list", "pending approve", "pending reject", "admin add", "admin list", "admin disable", "admin enable",
-		"admin rotate", "whoami", "audit list", "audit verify"} {
+		"admin rotate", "whoami", "audit list", "audit verify", "scenarios", "eligibility", "request submit", "request show",
+		"request list", "request watch", "request cancel", "request retry"} {
 		args := strings.Fields(path)
 		if c, _, err := root.Find(args); err != nil || c.Name() != args[len(args)-1] {
 			t.Errorf("permitctl has no %s command", path)

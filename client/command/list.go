@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,9 +16,7 @@ type listOptions struct {
 	global    *globalOptions
 	citizenID string
 	status    epermitv1.PermitStatus
-	pageSize  int32
-	pageToken string
-	all       bool
+	page      pageOptions
 }
 
 // newListCommand returns the list command.
@@ -50,39 +47,31 @@ func (o *listOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.citizenID, "citizen-id", "", "only the permits of this citizen `id` number")
 	fs.Var(enumFlag[epermitv1.PermitStatus]{target: &o.status, typ: "status"}, "status",
 		"only permits in this `status`: "+strings.Join(enumWords[epermitv1.PermitStatus](), ", "))
-	fs.Int32Var(&o.pageSize, "page-size", 0, "`N` permits per page, 1-500; the node's default (50) when not given")
-	fs.StringVar(&o.pageToken, "page-token", "", "continue from this `token`, printed by the previous page")
-	fs.BoolVar(&o.all, "all", false, "follow the pages to the end and print every permit")
+	o.page.addFlags(fs, "permits", 500)
 }
 
 // run lists the permits and prints them.
 func (o *listOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.pageSize < 0 {
-		return usagef(cmd, "--page-size must not be negative")
+	if err := o.page.check(cmd); err != nil {
+		return err
 	}
 	req := &epermitv1.ListPermitsRequest{
 		CitizenId: o.citizenID,
 		Status:    o.status,
-		PageSize:  o.pageSize,
-		PageToken: o.pageToken,
+		PageSize:  o.page.size,
 	}
 	return o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		list := &epermitv1.ListPermitsResponse{}
-		for {
+		next, err := o.page.follow(func(token string) (string, error) {
+			req.PageToken = token
 			resp, err := c.Permits.ListPermits(ctx, req)
-			if err != nil {
-				return err
-			}
 			list.Permits = append(list.Permits, resp.GetPermits()...)
-			list.NextPageToken = resp.GetNextPageToken()
-			if !o.all || list.NextPageToken == "" {
-				break
-			}
-			if list.NextPageToken == req.PageToken {
-				return errors.New("the node returned the same page token twice; stopping")
-			}
-			req.PageToken = list.NextPageToken
+			return resp.GetNextPageToken(), err
+		})
+		if err != nil {
+			return err
 		}
+		list.NextPageToken = next
 		return o.global.printer.Permits(list)
 	})
 }

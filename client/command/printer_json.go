@@ -115,16 +115,27 @@ func (j *jsonPrinter) note(s string) error {
 	return err
 }
 
-// print writes m as indented JSON and a newline. protojson's own spacing
-// varies between builds by design, so the output is re-indented with
-// encoding/json to keep it stable.
+// print writes m as indented JSON and a newline.
 func (j *jsonPrinter) print(m proto.Message) error {
+	return j.write(m, func(dst *bytes.Buffer, b []byte) error { return json.Indent(dst, b, "", "  ") })
+}
+
+// printLine writes m as JSON on one line and a newline, for a stream of
+// objects (JSON Lines).
+func (j *jsonPrinter) printLine(m proto.Message) error {
+	return j.write(m, json.Compact)
+}
+
+// write writes m as protobuf JSON laid out by layout, and a newline.
+// protojson's own spacing varies between builds by design, so the output
+// is laid out again with encoding/json to keep it stable.
+func (j *jsonPrinter) write(m proto.Message, layout func(dst *bytes.Buffer, src []byte) error) error {
 	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
+	if err := layout(&buf, b); err != nil {
 		return err
 	}
 	buf.WriteByte('\n')

@@ -30,6 +30,8 @@ type tablePrinter struct {
 	// width measures display width; locale-dependent in production, fixed
 	// in tests.
 	width *runewidth.Condition
+	// watchHeader says the header of request watch's lines was printed.
+	watchHeader bool
 }
 
 // Ensure tablePrinter is a printer.

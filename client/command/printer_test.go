@@ -3,7 +3,9 @@ package command
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,7 +130,7 @@ func TestPrinters(t *testing.T) {
 				if err := tt.print(newPrinter(&out, &errOut)); err != nil {
 					t.Fatal(err)
 				}
-				if format == outputJSON && !json.Valid(out.Bytes()) {
+				if format == outputJSON && !jsonValues(out.Bytes()) {
 					t.Errorf("output is not JSON:\n%s", out.String())
 				}
 				got := out.String()
@@ -138,6 +140,23 @@ func TestPrinters(t *testing.T) {
 				checkGolden(t, filepath.Join("testdata", tt.name+"."+string(format)+".golden"), got)
 			})
 		}
+	}
+}
+
+// jsonValues reports whether b is one or more JSON values, such as an
+// indented object or JSON Lines, and nothing else.
+func jsonValues(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	n := 0
+	for {
+		var v json.RawMessage
+		switch err := dec.Decode(&v); {
+		case errors.Is(err, io.EOF):
+			return n > 0
+		case err != nil:
+			return false
+		}
+		n++
 	}
 }
 

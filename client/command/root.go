@@ -27,8 +27,10 @@ electronic residence permit (电子居住证) register. It talks to the division
 permitd node over gRPC. Clerks take in applications for a permit and decide
 them (application), issue permits, record the yearly endorsement
 (签注), suspend, show and list them, verify credentials and print their QR
-codes; supervisors reinstate permits and decide cancellations, two of them
-for each; admins manage accounts; auditors read and verify the audit log.
+codes, and submit and follow requests for the public services a permit
+opens (scenarios, eligibility, request); supervisors reinstate permits and
+decide cancellations, two of them for each; admins manage accounts;
+auditors read and verify the audit log.
 
 Pointing it at a node:
   --server host:port names the node; the default is 127.0.0.1:7700, a permitd
@@ -98,6 +100,7 @@ Exit status:
      could not be read, or the clerk did not confirm
   2  usage error: unknown command or flag, bad flag value, wrong arguments
   3  verify: the verdict is NOT VALID or STATUS UNKNOWN;
+     eligibility: NOT ELIGIBLE;
      audit verify: the audit log is broken`
 
 // globalOptions holds the flags every command shares and what is worked out
@@ -279,6 +282,9 @@ func NewRoot() *cobra.Command {
 		newWhoAmICommand(g),
 		newAuditCommand(g),
 		newTrustCommand(g),
+		newScenariosCommand(g),
+		newEligibilityCommand(g),
+		newRequestCommand(g),
 	)
 	return root
 }

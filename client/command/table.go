@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -17,6 +18,9 @@ const columnGap = "  "
 type table struct {
 	width *runewidth.Condition
 	rows  [][]string
+	// minWidths are the least widths of the first columns, so that tables
+	// of one row written one after another (request watch) line up.
+	minWidths []int
 }
 
 // add appends a row. Control characters in cells, which would break the
@@ -37,7 +41,7 @@ func (t *table) add(cells ...string) {
 // writeTo writes the rows to w, padding every cell but the last of a row to
 // the width of its column.
 func (t *table) writeTo(w io.Writer) error {
-	var widths []int
+	widths := slices.Clone(t.minWidths)
 	for _, row := range t.rows {
 		for i, c := range row {
 			if i == len(widths) {
