@@ -62,8 +62,8 @@ command that continues after the last change shown, with its --resume
 token. -o json carries the token with every change, for scripts that must
 survive being killed. --timeout does not apply to the stream.
 
-Until the first change arrives there is no token to resume from: a
-reconnection then starts from the moment it connects again.`,
+The node names the point a stream starts at, so a reconnection before the
+first change misses nothing either.`,
 		Example: `  permitctl request watch
   permitctl request watch --department education -o json >> changes.jsonl
 
@@ -154,6 +154,15 @@ func (o *requestWatchOptions) stream(ctx context.Context, c *client.Client, p sc
 	if err != nil {
 		return false, err
 	}
+	if *token == "" {
+		// The node names where the stream starts, so a reconnection
+		// before the first change misses nothing either.
+		if md, err := s.Header(); err == nil {
+			if v := md.Get(resumeTokenHeader); len(v) == 1 {
+				*token = v[0]
+			}
+		}
+	}
 	for {
 		resp, err := s.Recv()
 		if err != nil {
@@ -168,6 +177,10 @@ func (o *requestWatchOptions) stream(ctx context.Context, c *client.Client, p sc
 		}
 	}
 }
+
+// resumeTokenHeader is the stream header in which the node names the
+// resume token of the stream's start (server/scenario.ResumeTokenHeader).
+const resumeTokenHeader = "x-epermit-resume-token"
 
 // stopNote says how to continue after the last change shown.
 func (o *requestWatchOptions) stopNote(token string) string {

@@ -5,10 +5,16 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/yrd-epermit/epermit/server/apierror"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
+
+// ResumeTokenHeader is the header of a watch stream that carries the
+// resume token of its start.
+const ResumeTokenHeader = "x-epermit-resume-token"
 
 // watchPoll is how often a watcher looks at the event log when nothing
 // told it of a change (changes written by another process).
@@ -59,6 +65,12 @@ func (s *Service) WatchServiceRequests(req *epermitv1.WatchServiceRequestsReques
 			return s.storeError("read the event log", err)
 		}
 		after = head
+	}
+	// The header says where the stream starts: every change after it is
+	// sent, and a client that reconnects before the first change resumes
+	// from there.
+	if err := stream.SendHeader(metadata.Pairs(ResumeTokenHeader, strconv.FormatUint(after, 10))); err != nil {
+		return err
 	}
 	for {
 		wake := s.events.wait()
