@@ -120,10 +120,12 @@ func listSRs(t *testing.T, s store.Store, filter store.ServiceRequestFilter, lim
 
 // pageIDs reads pages of limit with fetch, each starting after the last id
 // of the one before, until a page is short, and returns the ids in order.
-// It fails the test when fetch fails or returns more than limit.
+// It fails the test when fetch fails, returns more than limit, or returns
+// an id again (a page that does not move on).
 func pageIDs[T interface{ GetId() string }](t *testing.T, limit int, fetch func(after string) ([]T, error)) []string {
 	t.Helper()
 	var ids []string
+	seen := map[string]bool{}
 	for after := ""; ; {
 		page, err := fetch(after)
 		if err != nil {
@@ -133,6 +135,10 @@ func pageIDs[T interface{ GetId() string }](t *testing.T, limit int, fetch func(
 			t.Fatalf("list returned %d, more than the limit %d", len(page), limit)
 		}
 		for _, v := range page {
+			if seen[v.GetId()] {
+				t.Fatalf("list after %q, pages of %d, returned %s again", after, limit, v.GetId())
+			}
+			seen[v.GetId()] = true
 			ids = append(ids, v.GetId())
 		}
 		if len(page) < limit {
