@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -180,8 +181,8 @@ func TestServiceRequestKeys(t *testing.T) {
 // BenchmarkServiceRequestLikeNode mimics the node's SubmitServiceRequest
 // at the store: 50 concurrent writers on a store that starts empty, each
 // write a new service request with a time-ordered id, in the outbox, with
-// its event, a time-ordered request id and one audit entry, every commit
-// fsync'd. The Deliver variant then also writes each request's delivery
+// its event, a time-ordered request id and one audit entry, for one of
+// 30,000 permits at random, every commit fsync'd. The Deliver variant then also writes each request's delivery
 // (out of the outbox, with its event), as the outbox worker does, so that
 // half the writes move or delete keys. Besides writes/s it reports the
 // writes a commit carried and the pages a write dirtied.
@@ -223,7 +224,7 @@ func benchmarkServiceRequests(b *testing.B, deliver bool) {
 // submit writes a new service request, due now, with its event, request
 // id and audit entry, and returns it.
 func submit(ctx context.Context, s *Store) (*epermitv1.ServiceRequest, error) {
-	pid, err := permitid.New("330604")
+	pid, err := heldPermit()
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +253,34 @@ func submit(ctx context.Context, s *Store) (*epermitv1.ServiceRequest, error) {
 			Purpose:   "公共服务",
 		},
 	})
+}
+
+// heldPermits are the permits the benchmark's requests are for: as many
+// as the node benchmark's file holds, issued before the requests.
+var heldPermits struct {
+	once sync.Once
+	ids  []string
+	err  error
+}
+
+// heldPermit returns one of heldPermits at random, so that the permit
+// index keys of new requests land at random places, as they will for
+// permits issued over years.
+func heldPermit() (string, error) {
+	heldPermits.once.Do(func() {
+		for range nodeFill {
+			id, err := permitid.New("330604")
+			if err != nil {
+				heldPermits.err = err
+				return
+			}
+			heldPermits.ids = append(heldPermits.ids, id)
+		}
+	})
+	if heldPermits.err != nil {
+		return "", heldPermits.err
+	}
+	return heldPermits.ids[mathrand.IntN(len(heldPermits.ids))], nil
 }
 
 // deliverRequest writes r's delivery: ROUTED, out of the outbox, with its
