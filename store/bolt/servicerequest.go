@@ -20,20 +20,7 @@ import (
 // GetServiceRequest returns the service request with this id, or
 // store.ErrNotFound.
 func (s *Store) GetServiceRequest(ctx context.Context, id string) (*epermitv1.ServiceRequest, error) {
-	var r *epermitv1.ServiceRequest
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketServiceReqs).Get([]byte(id))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		var err error
-		r, err = unmarshalServiceRequest(id, v)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return getValue(ctx, s, bucketServiceReqs, id, store.ErrNotFound, unmarshalServiceRequest)
 }
 
 // ListServiceRequests returns up to limit service requests that match the
@@ -61,10 +48,8 @@ func (s *Store) ListServiceRequests(ctx context.Context, filter store.ServiceReq
 			if !bytes.HasPrefix(k, prefix) {
 				break
 			}
-			if n++; n%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+			if err := pollCtx(ctx, &n); err != nil {
+				return err
 			}
 			id := string(k[len(prefix):])
 			if prefix != nil {

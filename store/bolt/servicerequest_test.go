@@ -28,13 +28,7 @@ import (
 // key, event or request record), and the writes batched with them land
 // whole, with events numbered without gaps.
 func TestServiceRequestFailedWriteLandsNothing(t *testing.T) {
-	path := tamperedLog(t)
-	editFile(t, path, func(t *testing.T, _, meta *bbolt.Bucket) {
-		if err := meta.Delete([]byte("audit_head")); err != nil {
-			t.Fatal(err)
-		}
-	})
-	s := openTest(t, path, nil)
+	s := openTest(t, headlessLog(t), nil)
 	defer s.Close()
 	const n = 20
 	errs := make([]error, n)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -100,12 +101,22 @@ func mustWriteSR(t *testing.T, s store.Store, r *epermitv1.ServiceRequest, reque
 // wantSR fails the test unless the store holds exactly want.
 func wantSR(t *testing.T, s store.Store, want *epermitv1.ServiceRequest) {
 	t.Helper()
-	got, err := s.GetServiceRequest(t.Context(), want.GetId())
+	wantStored(t, "GetServiceRequest", s.GetServiceRequest, want)
+}
+
+// wantStored fails the test unless get, a store's Get method called
+// name, returns exactly want for want's id.
+func wantStored[T interface {
+	proto.Message
+	GetId() string
+}](t *testing.T, name string, get func(context.Context, string) (T, error), want T) {
+	t.Helper()
+	got, err := get(t.Context(), want.GetId())
 	if err != nil {
-		t.Fatalf("GetServiceRequest(%s): %v", want.GetId(), err)
+		t.Fatalf("%s(%s): %v", name, want.GetId(), err)
 	}
 	if !proto.Equal(got, want) {
-		t.Fatalf("GetServiceRequest(%s) =\n%v\nwant\n%v", want.GetId(), got, want)
+		t.Fatalf("%s(%s) =\n%v\nwant\n%v", name, want.GetId(), got, want)
 	}
 }
 
@@ -145,6 +156,23 @@ func pageIDs[T interface{ GetId() string }](t *testing.T, limit int, fetch func(
 			return ids
 		}
 		after = page[len(page)-1].GetId()
+	}
+}
+
+// wantOneWon fails the test unless exactly one of the errors of racing
+// writes (from race) is nil and every other one is refused.
+func wantOneWon(t *testing.T, what string, errs []error, refused error) {
+	t.Helper()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		wantErr(t, "one of "+what, err, refused)
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d %s succeeded, want 1", won, len(errs), what)
 	}
 }
 
@@ -287,17 +315,7 @@ func testServiceRequestIdempotency(t *testing.T, b Backend) {
 	errs := race(8, func(i int) error {
 		return writeSR(t, s, NewServiceRequest(ServiceRequestID(10+i), PermitID(1)), "same-request", true)
 	})
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		wantErr(t, "a concurrent write of the same request id", err, store.ErrDuplicateRequest)
-	}
-	if won != 1 {
-		t.Fatalf("%d concurrent writes of one request id succeeded, want 1", won)
-	}
+	wantOneWon(t, "concurrent writes of one request id", errs, store.ErrDuplicateRequest)
 	if n := len(events(t, s, 0, math.MaxInt)); n != before+1 {
 		t.Fatalf("event log grew by %d, want 1", n-before)
 	}
@@ -739,17 +757,7 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 			r.NextAttemptTime = timestamppb.New(srStart.Add(time.Duration(100+i) * time.Minute))
 		}), "", true)
 	})
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		wantErr(t, "a racing change", err, store.ErrConflict)
-	}
-	if won != 1 {
-		t.Fatalf("%d racing changes landed, want 1", won)
-	}
+	wantOneWon(t, "racing changes from one version", errs, store.ErrConflict)
 	wantEvents(t, s, make([]*epermitv1.ServiceRequest, n+1)...)
 	if got := dueIDs(t, s, srStart.AddDate(0, 0, 1), 100); len(got) != writers || got[writers-1] != r.Id {
 		t.Fatalf("due after the race: %q, want %d with %s last", got, writers, r.Id)
