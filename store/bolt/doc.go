@@ -31,6 +31,8 @@
 //     2, a pending cancellation added, and 3, one removed: the pending
 //     cancellation, deterministically marshalled protobuf;
 //     4, an application write: the application as written,
+//     deterministically marshalled protobuf;
+//     5, a service request write: the service request as written,
 //     deterministically marshalled protobuf.
 //
 //   - pending: pending cancellations. Key = pending id; value =
@@ -66,9 +68,33 @@
 //     empty value. Listing one state (the forwarder reads FORWARDING) and
 //     counting it read only that state's keys.
 //
-//     These three buckets came after layout 2 was first written; Open adds
-//     them to a layout 2 file without them (older versions of epermit
-//     ignore them), so the layout version did not change.
+//   - service_requests: key = service request id (time-ordered, so keys
+//     arrive in time order); value = the current request,
+//     deterministically marshalled epermitv1.ServiceRequest. Like
+//     applications, requests keep no past versions; the event log holds
+//     each change of state.
+//
+//   - service_request_permits: the requests by permit. Key = permit id ||
+//     0x00 || request id; empty value. Permit ids hold no NUL byte, so the
+//     prefix permit id || 0x00 names one permit's requests, in id order.
+//     A request without a permit id has no key. Listing a permit's
+//     requests reads only its keys.
+//
+//   - service_request_outbox: the requests whose delivery is pending.
+//     Key = 8-byte Unix time of next_attempt_time in nanoseconds (clamped
+//     at zero) || request id; empty value. A request has a key exactly
+//     while its next_attempt_time is set; the due requests are the keys
+//     up to now.
+//
+//   - service_request_events: the event log of service requests. Key =
+//     8-byte seq, from 1, without gaps; value = the request as that write
+//     stored it (the same bytes as in service_requests then). The head
+//     is the last key; nothing is ever deleted.
+//
+//     These seven buckets (the application and service request ones)
+//     came after layout 2 was first written; Open adds them to a layout 2
+//     file without them (older versions of epermit ignore them), so the
+//     layout version did not change.
 //
 //   - audit: the audit log. Key = 8-byte seq, from 1; value = the
 //     deterministic protobuf encoding of the epermitv1.AuditEntry with its
@@ -138,6 +164,17 @@
 // transaction: the write records the refusal for its own caller and lets
 // the rest commit. Only storage failures fail a transaction; then the
 // failed write runs again alone, and the others together.
+//
+// A service request write keeps its buckets in step in its transaction:
+// it reads the stored request to check the version, and takes from it the
+// old permit index and outbox keys to replace with the new request's
+// (leaving a key that does not change alone, so that a delivery of a
+// request dirties no index page), and with Event set appends the event
+// under the last seq plus one. Write transactions run one at a time and
+// the writes within one in order, so seqs are given in commit order: a
+// read transaction sees a prefix of the log, and a reader that resumes
+// after the last seq it saw misses none. A write that fails leaves no key
+// behind, so the log has no gaps.
 //
 // Every append to the audit log happens inside a write transaction, which
 // bbolt runs one at a time: it reads audit_head, chains the entry to it and

@@ -421,6 +421,26 @@ func testServiceRequestList(t *testing.T, b Backend) {
 	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: moved.PermitId}, 3); !slices.Contains(got, moved.Id) {
 		t.Fatalf("requests of permit %s %q lost %s on a change", moved.PermitId, got, moved.Id)
 	}
+
+	// A change of permit id moves the request to the other permit.
+	r, err := s.GetServiceRequest(t.Context(), ServiceRequestID(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := r.PermitId, PermitID(2)
+	mustWriteSR(t, s, nextSR(r, func(r *epermitv1.ServiceRequest) { r.PermitId = to }), "", false)
+	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: from}, 2); slices.Contains(got, r.Id) {
+		t.Fatalf("requests of permit %s %q still hold %s, moved to %s", from, got, r.Id, to)
+	}
+	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: to}, 2); !slices.Contains(got, r.Id) {
+		t.Fatalf("requests of permit %s %q do not hold %s, moved there", to, got, r.Id)
+	}
+	// A request without a permit id is listed, but under no permit.
+	none := NewServiceRequest(ServiceRequestID(20), "")
+	mustWriteSR(t, s, none, "", false)
+	if got := listSRs(t, s, store.ServiceRequestFilter{}, 1); len(got) == 0 || got[0] != none.Id {
+		t.Fatalf("requests %q, want %s, the newest, first", got, none.Id)
+	}
 }
 
 // idsFrom returns the ids of rs.
@@ -526,6 +546,12 @@ func testServiceRequestOutbox(t *testing.T, b Backend) {
 	s = b.Reopen(t, s)
 	if got := dueIDs(t, s, minute(70), 10); !slices.Equal(got, append(wantDue, id(1))) {
 		t.Fatalf("due after a reopen: %q", got)
+	}
+	// So do the requests by permit.
+	for i := range at {
+		if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: PermitID(i)}, 10); !slices.Equal(got, []string{id(i)}) {
+			t.Fatalf("requests of permit %d after a reopen: %q, want %s", i, got, id(i))
+		}
 	}
 }
 
@@ -679,8 +705,15 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 					return
 				default:
 				}
-				if _, err := s.ListServiceRequests(t.Context(), store.ServiceRequestFilter{PermitID: PermitID(1)}, "", 10); err != nil {
+				page, err := s.ListServiceRequests(t.Context(), store.ServiceRequestFilter{PermitID: PermitID(1)}, "", writers)
+				if err != nil {
 					t.Errorf("ListServiceRequests: %v", err)
+				}
+				for i, r := range page {
+					if r.GetPermitId() != PermitID(1) || (i > 0 && r.GetId() >= page[i-1].GetId()) {
+						t.Errorf("requests of permit 1 listed as %q", idsFrom(page))
+						break
+					}
 				}
 				if _, err := s.DueDeliveries(t.Context(), srStart.Add(time.Hour), 10); err != nil {
 					t.Errorf("DueDeliveries: %v", err)
