@@ -154,9 +154,10 @@ func (s *Store) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit
 	return out, nil
 }
 
-// WriteServiceRequest stores w.Request, its outbox key, its event, its request record and its audit entry, after the
-// checks that store.Store.WriteServiceRequest lists, all in one
-// transaction, and adds it to the in-memory permit index. The write is
+// WriteServiceRequest stores w.Request, its outbox key, its event, its
+// request record and its audit entry, after the checks that
+// store.Store.WriteServiceRequest lists, all in one transaction, and adds
+// it to the in-memory permit index. The write is
 // durable when it returns nil, unless the store was opened with NoSync;
 // then w.Audit holds its seq, prev_hash and hash. Before any transaction
 // it refuses a request without an id or with a NUL byte in it, and a
