@@ -19,20 +19,7 @@ import (
 // GetApplication returns the application with this id, or
 // store.ErrNotFound.
 func (s *Store) GetApplication(ctx context.Context, id string) (*epermitv1.Application, error) {
-	var a *epermitv1.Application
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketApplications).Get([]byte(id))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		var err error
-		a, err = unmarshalApplication(id, v)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return a, nil
+	return getValue(ctx, s, bucketApplications, id, store.ErrNotFound, unmarshalApplication)
 }
 
 // ListApplications returns up to limit applications whose id sorts after

@@ -38,10 +38,8 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter, afterSeq uin
 		c := tx.Bucket(bucketAudit).Cursor()
 		n := 0
 		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil && len(out) < limit; k, v = c.Next() {
-			if n++; n%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+			if err := pollCtx(ctx, &n); err != nil {
+				return err
 			}
 			e, err := unmarshalAudit(k, v)
 			if err != nil {
@@ -87,10 +85,8 @@ func (s *Store) ScanAudit(ctx context.Context, fn func(*epermitv1.AuditEntry) er
 		c := tx.Bucket(bucketAudit).Cursor()
 		n := 0
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if n++; n%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
+			if err := pollCtx(ctx, &n); err != nil {
+				return err
 			}
 			e, err := unmarshalAudit(k, v)
 			if err != nil {

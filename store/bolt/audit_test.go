@@ -48,6 +48,19 @@ func tamperedLog(t *testing.T) string {
 	return path
 }
 
+// headlessLog returns the path of a tamperedLog whose audit_head was
+// removed: every audit append there fails.
+func headlessLog(t *testing.T) string {
+	t.Helper()
+	path := tamperedLog(t)
+	editFile(t, path, func(t *testing.T, _, meta *bbolt.Bucket) {
+		if err := meta.Delete([]byte("audit_head")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return path
+}
+
 // checkChain runs store.CheckAuditChain on s or fails the test.
 func checkChain(t *testing.T, s store.Store) store.AuditReport {
 	t.Helper()
@@ -221,13 +234,7 @@ func TestAuditHeadProtection(t *testing.T) {
 		}
 	})
 	t.Run("head removed", func(t *testing.T) {
-		path := tamperedLog(t)
-		editFile(t, path, func(t *testing.T, _, meta *bbolt.Bucket) {
-			if err := meta.Delete([]byte("audit_head")); err != nil {
-				t.Fatal(err)
-			}
-		})
-		s := openTest(t, path, nil)
+		s := openTest(t, headlessLog(t), nil)
 		defer s.Close()
 		ctx := context.Background()
 		e := storetest.NewAuditEntry("clerk.test-01", "/epermit.v1.PermitService/GetPermit", "x", time.Now())

@@ -45,7 +45,6 @@ var (
 	bucketDeadlines      = []byte("application_deadlines")
 	bucketAppStates      = []byte("application_states")
 	bucketServiceReqs    = []byte("service_requests")
-	bucketSRPermits      = []byte("service_request_permits")
 	bucketOutbox         = []byte("service_request_outbox")
 	bucketSREvents       = []byte("service_request_events")
 
@@ -53,7 +52,7 @@ var (
 		bucketMeta, bucketPermits, bucketRequests, bucketPending,
 		bucketPendingPermits, bucketAccounts, bucketTokens, bucketAudit,
 		bucketApplications, bucketDeadlines, bucketAppStates,
-		bucketServiceReqs, bucketSRPermits, bucketOutbox, bucketSREvents,
+		bucketServiceReqs, bucketOutbox, bucketSREvents,
 	}
 
 	// addedBuckets came after layout 2 was first written: Open adds them
@@ -61,7 +60,7 @@ var (
 	// versions before them (they ignore buckets they do not know).
 	addedBuckets = [][]byte{
 		bucketApplications, bucketDeadlines, bucketAppStates,
-		bucketServiceReqs, bucketSRPermits, bucketOutbox, bucketSREvents,
+		bucketServiceReqs, bucketOutbox, bucketSREvents,
 	}
 
 	keyLayout    = []byte("layout")
@@ -95,8 +94,10 @@ type Store struct {
 	closed bool
 	db     *bbolt.DB
 	index  *citizenIndex
-	writes *committer // runs every write transaction
-	tokens accountCache
+	// srPermits is the index of service requests by permit id.
+	srPermits *permitRequests
+	writes    *committer // runs every write transaction
+	tokens    accountCache
 }
 
 // Store implements the store contract.
@@ -107,7 +108,8 @@ const initialMmapSize = 1 << 30
 
 // Open opens the bbolt file at path, creating it with the current layout if
 // it does not exist, and builds the citizen index by reading every permit
-// (see the package comment for what that costs). It fails when another
+// (see the package comment for what that costs) and the index of service
+// requests by permit id by reading every service request. It fails when another
 // process holds the file, when the file has another layout version or none
 // (made by another version of epermit, or not by epermit), and when a
 // permit cannot be read, since the index could not be trusted. Options may
@@ -132,6 +134,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	var index *citizenIndex
+	var srPermits *permitRequests
 	err = db.Update(prepare)
 	if err == nil {
 		readAhead(path)
@@ -139,6 +142,9 @@ func Open(path string, opts *Options) (*Store, error) {
 			var err error
 			if index, err = loadCitizenIndex(tx); err != nil {
 				return fmt.Errorf("build the citizen index: %w", err)
+			}
+			if srPermits, err = loadPermitRequests(tx); err != nil {
+				return fmt.Errorf("build the service request index: %w", err)
 			}
 			return nil
 		})
@@ -151,7 +157,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts.MaxBatchSize > 0 {
 		size = opts.MaxBatchSize
 	}
-	return &Store{db: db, index: index, writes: newCommitter(db, index, size, max(opts.MaxBatchDelay, 0))}, nil
+	return &Store{db: db, index: index, srPermits: srPermits, writes: newCommitter(db, index, size, max(opts.MaxBatchDelay, 0))}, nil
 }
 
 // readAhead reads the file at path from start to end, so that the pages

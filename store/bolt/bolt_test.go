@@ -172,7 +172,7 @@ func TestOpenLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "service_request_events", "service_request_outbox", "service_request_permits", "service_requests", "tokens"}
+	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "service_request_events", "service_request_outbox", "service_requests", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}
@@ -325,7 +325,7 @@ func TestRequestRecord(t *testing.T) {
 		if err != nil || string(rec.hash) != string(hash) || rec.kind != kindPermit || rec.permitID != "330604-X" || rec.version != 7 {
 			t.Fatalf("decodeRequest(encodePermitRequest(%x)) = %+v, %v", hash, rec, err)
 		}
-		for _, kind := range []byte{kindPendingAdded, kindPendingRemoved} {
+		for _, kind := range []byte{kindPendingAdded, kindPendingRemoved, kindApplication, kindServiceRequest} {
 			rec, err = decodeRequest(encodePendingRequest(kind, hash, []byte("pending bytes")))
 			if err != nil || string(rec.hash) != string(hash) || rec.kind != kind || string(rec.pending) != "pending bytes" {
 				t.Fatalf("decodeRequest(encodePendingRequest(%d, %x)) = %+v, %v", kind, hash, rec, err)

@@ -189,13 +189,21 @@ func holderOf(data []byte) (citizen []byte, final bool, err error) {
 // citizenIDOf returns the last citizen id in an encoded Holder, or nil when
 // it has none; ok is false when the encoding is malformed.
 func citizenIDOf(b []byte) (id []byte, ok bool) {
+	return lastBytesField(b, fieldCitizenID)
+}
+
+// lastBytesField returns the last occurrence of the string or bytes field
+// with this number in an encoded message, as proto.Unmarshal would read it,
+// or nil when there is none; ok is false when the encoding is malformed.
+// The value aliases b.
+func lastBytesField(b []byte, field protowire.Number) (id []byte, ok bool) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return nil, false
 		}
 		b = b[n:]
-		if num == fieldCitizenID && typ == protowire.BytesType {
+		if num == field && typ == protowire.BytesType {
 			var v []byte
 			if v, n = protowire.ConsumeBytes(b); n >= 0 {
 				// An empty one counts: it replaces an earlier one.

@@ -17,20 +17,7 @@ import (
 // GetPending returns the pending cancellation with this id, or
 // store.ErrNoPending.
 func (s *Store) GetPending(ctx context.Context, id string) (*epermitv1.PendingCancellation, error) {
-	var pc *epermitv1.PendingCancellation
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketPending).Get([]byte(id))
-		if v == nil {
-			return store.ErrNoPending
-		}
-		var err error
-		pc, err = unmarshalPending(id, v)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return pc, nil
+	return getValue(ctx, s, bucketPending, id, store.ErrNoPending, unmarshalPending)
 }
 
 // ListPending returns every pending cancellation, oldest request first

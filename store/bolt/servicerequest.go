@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -20,64 +19,52 @@ import (
 // GetServiceRequest returns the service request with this id, or
 // store.ErrNotFound.
 func (s *Store) GetServiceRequest(ctx context.Context, id string) (*epermitv1.ServiceRequest, error) {
-	var r *epermitv1.ServiceRequest
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketServiceReqs).Get([]byte(id))
-		if v == nil {
-			return store.ErrNotFound
-		}
-		var err error
-		r, err = unmarshalServiceRequest(id, v)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+	return getValue(ctx, s, bucketServiceReqs, id, store.ErrNotFound, unmarshalServiceRequest)
 }
 
 // ListServiceRequests returns up to limit service requests that match the
 // filter, newest first (descending id), starting after the given id (""
-// for the newest). With filter.PermitID set it reads that permit's keys in
-// the permit index and decodes only its requests; otherwise it decodes
-// every request from the newest down until the page is full, so a filter
-// on state, department or create time that few requests pass reads many.
-// A limit below one returns none.
+// for the newest). With filter.PermitID set it decodes only the requests
+// that the in-memory permit index names; otherwise it decodes every
+// request from the newest down until the page is full, so a filter on
+// state, department or create time that few requests pass reads many. A
+// limit below one returns none.
 func (s *Store) ListServiceRequests(ctx context.Context, filter store.ServiceRequestFilter, after string, limit int) ([]*epermitv1.ServiceRequest, error) {
 	var out []*epermitv1.ServiceRequest
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if limit < 1 || strings.IndexByte(filter.PermitID, 0) >= 0 {
+		if limit < 1 {
 			return nil
 		}
 		reqs := tx.Bucket(bucketServiceReqs)
-		// Each key of the walked bucket names one request: its id (the
-		// requests themselves) or permit id || 0x00 || id (the index).
-		c, prefix := reqs.Cursor(), []byte(nil)
-		if filter.PermitID != "" {
-			c, prefix = tx.Bucket(bucketSRPermits).Cursor(), srPermitPrefix(filter.PermitID)
-		}
-		n := 0
-		for k, v := seekBefore(c, prefix, after); k != nil && len(out) < limit; k, v = c.Prev() {
-			if !bytes.HasPrefix(k, prefix) {
-				break
-			}
-			if n++; n%4096 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			id := string(k[len(prefix):])
-			if prefix != nil {
-				if v = reqs.Get(k[len(prefix):]); v == nil {
-					return fmt.Errorf("bolt: permit index names missing service request %s", id)
-				}
-			}
+		keep := func(id string, v []byte) error {
 			r, err := unmarshalServiceRequest(id, v)
-			if err != nil {
+			if err == nil && filter.Matches(r) {
+				out = append(out, r)
+			}
+			return err
+		}
+		if filter.PermitID != "" {
+			// Read after the transaction began: see permitRequests.
+			for _, id := range s.srPermits.before(filter.PermitID, after) {
+				if len(out) >= limit {
+					break
+				}
+				// Missing: its write failed, or is after this snapshot.
+				if v := reqs.Get([]byte(id)); v != nil {
+					if err := keep(id, v); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		c, n := reqs.Cursor(), 0
+		for k, v := seekBefore(c, after); k != nil && len(out) < limit; k, v = c.Prev() {
+			if err := pollCtx(ctx, &n); err != nil {
 				return err
 			}
-			if filter.Matches(r) {
-				out = append(out, r)
+			if err := keep(string(k), v); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -88,30 +75,16 @@ func (s *Store) ListServiceRequests(ctx context.Context, filter store.ServiceReq
 	return out, nil
 }
 
-// seekBefore positions c at the last key with prefix that sorts before
-// prefix || after (after "": the last key with prefix) and returns it, or
-// nils when there is none. A non-empty prefix must not end in 0xff.
-func seekBefore(c *bbolt.Cursor, prefix []byte, after string) (k, v []byte) {
-	var end []byte
-	switch {
-	case after != "":
-		end = append(append([]byte(nil), prefix...), after...)
-	case len(prefix) > 0:
-		// The first key past every key with prefix.
-		end = append([]byte(nil), prefix...)
-		end[len(end)-1]++
+// seekBefore positions c at the last key that sorts before after (after
+// "": the last key) and returns it, or nils when there is none.
+func seekBefore(c *bbolt.Cursor, after string) (k, v []byte) {
+	if after == "" {
+		return c.Last()
 	}
-	if end == nil {
-		k, v = c.Last()
-	} else if k, _ = c.Seek(end); k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
+	if k, _ = c.Seek([]byte(after)); k == nil {
+		return c.Last()
 	}
-	if k == nil || !bytes.HasPrefix(k, prefix) {
-		return nil, nil
-	}
-	return k, v
+	return c.Prev()
 }
 
 // DueDeliveries returns up to limit service requests in the outbox whose
@@ -193,13 +166,14 @@ func (s *Store) ServiceRequestEventHead(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
-// WriteServiceRequest stores w.Request, its permit index key, its outbox
-// key, its event, its request record and its audit entry, after the
-// checks that store.Store.WriteServiceRequest lists, all in one
-// transaction. The write is durable when it returns nil, unless the store
-// was opened with NoSync; then w.Audit holds its seq, prev_hash and hash.
-// Before any transaction it refuses a request without an id, an id or
-// permit id with a NUL byte, and a version other than w.PrevVersion+1.
+// WriteServiceRequest stores w.Request, its outbox key, its event, its
+// request record and its audit entry, after the checks that
+// store.Store.WriteServiceRequest lists, all in one transaction, and adds
+// it to the in-memory permit index. The write is
+// durable when it returns nil, unless the store was opened with NoSync;
+// then w.Audit holds its seq, prev_hash and hash. Before any transaction
+// it refuses a request without an id or with a NUL byte in it, and a
+// version other than w.PrevVersion+1.
 func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -210,9 +184,6 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 	}
 	if err := checkVersionedWrite("service request", r.GetId(), r.GetVersion(), w.PrevVersion); err != nil {
 		return err
-	}
-	if strings.IndexByte(r.GetPermitId(), 0) >= 0 {
-		return fmt.Errorf("bolt: service request %s: permit id %q contains a NUL byte", r.GetId(), r.GetPermitId())
 	}
 	id := []byte(r.GetId())
 	data, err := marshalOptions.Marshal(r)
@@ -231,16 +202,15 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 		if refused != nil || err != nil {
 			return refused, err
 		}
-		var oldPermit, oldOutbox []byte
+		var oldOutbox []byte
 		if old != nil {
-			oldPermit, oldOutbox = srPermitKey(old), outboxKey(old)
+			oldOutbox = outboxKey(old)
 		}
 		if err := reqs.Put(id, data); err != nil {
 			return nil, err
 		}
-		if err := moveKey(tx.Bucket(bucketSRPermits), oldPermit, srPermitKey(r)); err != nil {
-			return nil, err
-		}
+		// Before the commit: see permitRequests.
+		s.srPermits.add(r.GetPermitId(), r.GetId())
 		if err := moveKey(tx.Bucket(bucketOutbox), oldOutbox, outboxKey(r)); err != nil {
 			return nil, err
 		}
@@ -266,21 +236,6 @@ func appendEvent(tx *bbolt.Tx, data []byte) error {
 		seq = binary.BigEndian.Uint64(k)
 	}
 	return events.Put(seqKey(seq+1), data)
-}
-
-// srPermitPrefix is the start of the permit index keys of the service
-// requests of a permit: permit id || 0x00.
-func srPermitPrefix(permitID string) []byte {
-	return append([]byte(permitID), 0)
-}
-
-// srPermitKey is the permit index key of a service request: permit id ||
-// 0x00 || id; nil for a request without a permit id.
-func srPermitKey(r *epermitv1.ServiceRequest) []byte {
-	if r.GetPermitId() == "" {
-		return nil
-	}
-	return append(srPermitPrefix(r.GetPermitId()), r.GetId()...)
 }
 
 // outboxKey is the outbox key of a service request: its next_attempt_time

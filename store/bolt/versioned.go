@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -10,8 +11,9 @@ import (
 	"github.com/yrd-epermit/epermit/store"
 )
 
-// This file holds what the writes of versioned values that keep only
-// their current state (applications, service requests) share.
+// This file holds what the reads and writes of values that keep only
+// their current state (applications, service requests, pending
+// cancellations) share.
 
 // versioned is a stored value with a version.
 type versioned interface {
@@ -56,6 +58,35 @@ func checkStored[T versioned](v []byte, prev int64, decode func([]byte) (T, erro
 		return none, store.ErrConflict, nil
 	}
 	return old, nil, nil
+}
+
+// getValue returns the value stored under id in bucket, decoded, or
+// missing when there is none, from a read-only transaction of s.
+func getValue[T any](ctx context.Context, s *Store, bucket []byte, id string, missing error, decode func(id string, data []byte) (T, error)) (T, error) {
+	var out T
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucket).Get([]byte(id))
+		if v == nil {
+			return missing
+		}
+		var err error
+		out, err = decode(id, v)
+		return err
+	})
+	if err != nil {
+		var none T
+		return none, err
+	}
+	return out, nil
+}
+
+// pollCtx counts one more step of a long scan in n and, every 4096 steps,
+// returns ctx's error, so that a scan stops once its caller gives up.
+func pollCtx(ctx context.Context, n *int) error {
+	if *n++; *n%4096 == 0 {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // finishWrite ends a write that passed its checks: it records the request

@@ -77,13 +77,7 @@ func mustWriteApp(t *testing.T, s store.Store, a *epermitv1.Application, request
 // wantApp fails the test unless the store holds exactly want.
 func wantApp(t *testing.T, s store.Store, want *epermitv1.Application) {
 	t.Helper()
-	got, err := s.GetApplication(t.Context(), want.GetId())
-	if err != nil {
-		t.Fatalf("GetApplication(%s): %v", want.GetId(), err)
-	}
-	if !proto.Equal(got, want) {
-		t.Fatalf("GetApplication(%s) =\n%v\nwant\n%v", want.GetId(), got, want)
-	}
+	wantStored(t, "GetApplication", s.GetApplication, want)
 }
 
 // listApps lists the applications that match filter page by page with
@@ -178,18 +172,7 @@ func testApplicationIdempotency(t *testing.T, b Backend) {
 		n.Id = ApplicationID(10 + i)
 		return writeApp(t, s, n, "same-request")
 	})
-	won := 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		default:
-			wantErr(t, "a concurrent write of the same request id", err, store.ErrDuplicateRequest)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d concurrent writes of one request id succeeded, want 1", won)
-	}
+	wantOneWon(t, "concurrent writes of one request id", errs, store.ErrDuplicateRequest)
 }
 
 // testApplicationList checks filters by state and channel, pages, and the

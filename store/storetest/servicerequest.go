@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -100,12 +101,22 @@ func mustWriteSR(t *testing.T, s store.Store, r *epermitv1.ServiceRequest, reque
 // wantSR fails the test unless the store holds exactly want.
 func wantSR(t *testing.T, s store.Store, want *epermitv1.ServiceRequest) {
 	t.Helper()
-	got, err := s.GetServiceRequest(t.Context(), want.GetId())
+	wantStored(t, "GetServiceRequest", s.GetServiceRequest, want)
+}
+
+// wantStored fails the test unless get, a store's Get method called
+// name, returns exactly want for want's id.
+func wantStored[T interface {
+	proto.Message
+	GetId() string
+}](t *testing.T, name string, get func(context.Context, string) (T, error), want T) {
+	t.Helper()
+	got, err := get(t.Context(), want.GetId())
 	if err != nil {
-		t.Fatalf("GetServiceRequest(%s): %v", want.GetId(), err)
+		t.Fatalf("%s(%s): %v", name, want.GetId(), err)
 	}
 	if !proto.Equal(got, want) {
-		t.Fatalf("GetServiceRequest(%s) =\n%v\nwant\n%v", want.GetId(), got, want)
+		t.Fatalf("%s(%s) =\n%v\nwant\n%v", name, want.GetId(), got, want)
 	}
 }
 
@@ -120,10 +131,12 @@ func listSRs(t *testing.T, s store.Store, filter store.ServiceRequestFilter, lim
 
 // pageIDs reads pages of limit with fetch, each starting after the last id
 // of the one before, until a page is short, and returns the ids in order.
-// It fails the test when fetch fails or returns more than limit.
+// It fails the test when fetch fails, returns more than limit, or returns
+// an id again (a page that does not move on).
 func pageIDs[T interface{ GetId() string }](t *testing.T, limit int, fetch func(after string) ([]T, error)) []string {
 	t.Helper()
 	var ids []string
+	seen := map[string]bool{}
 	for after := ""; ; {
 		page, err := fetch(after)
 		if err != nil {
@@ -133,12 +146,33 @@ func pageIDs[T interface{ GetId() string }](t *testing.T, limit int, fetch func(
 			t.Fatalf("list returned %d, more than the limit %d", len(page), limit)
 		}
 		for _, v := range page {
+			if seen[v.GetId()] {
+				t.Fatalf("list after %q, pages of %d, returned %s again", after, limit, v.GetId())
+			}
+			seen[v.GetId()] = true
 			ids = append(ids, v.GetId())
 		}
 		if len(page) < limit {
 			return ids
 		}
 		after = page[len(page)-1].GetId()
+	}
+}
+
+// wantOneWon fails the test unless exactly one of the errors of racing
+// writes (from race) is nil and every other one is refused.
+func wantOneWon(t *testing.T, what string, errs []error, refused error) {
+	t.Helper()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		wantErr(t, "one of "+what, err, refused)
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d %s succeeded, want 1", won, len(errs), what)
 	}
 }
 
@@ -281,17 +315,7 @@ func testServiceRequestIdempotency(t *testing.T, b Backend) {
 	errs := race(8, func(i int) error {
 		return writeSR(t, s, NewServiceRequest(ServiceRequestID(10+i), PermitID(1)), "same-request", true)
 	})
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		wantErr(t, "a concurrent write of the same request id", err, store.ErrDuplicateRequest)
-	}
-	if won != 1 {
-		t.Fatalf("%d concurrent writes of one request id succeeded, want 1", won)
-	}
+	wantOneWon(t, "concurrent writes of one request id", errs, store.ErrDuplicateRequest)
 	if n := len(events(t, s, 0, math.MaxInt)); n != before+1 {
 		t.Fatalf("event log grew by %d, want 1", n-before)
 	}
@@ -396,6 +420,26 @@ func testServiceRequestList(t *testing.T, b Backend) {
 	}
 	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: moved.PermitId}, 3); !slices.Contains(got, moved.Id) {
 		t.Fatalf("requests of permit %s %q lost %s on a change", moved.PermitId, got, moved.Id)
+	}
+
+	// A change of permit id moves the request to the other permit.
+	r, err := s.GetServiceRequest(t.Context(), ServiceRequestID(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := r.PermitId, PermitID(2)
+	mustWriteSR(t, s, nextSR(r, func(r *epermitv1.ServiceRequest) { r.PermitId = to }), "", false)
+	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: from}, 2); slices.Contains(got, r.Id) {
+		t.Fatalf("requests of permit %s %q still hold %s, moved to %s", from, got, r.Id, to)
+	}
+	if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: to}, 2); !slices.Contains(got, r.Id) {
+		t.Fatalf("requests of permit %s %q do not hold %s, moved there", to, got, r.Id)
+	}
+	// A request without a permit id is listed, but under no permit.
+	none := NewServiceRequest(ServiceRequestID(20), "")
+	mustWriteSR(t, s, none, "", false)
+	if got := listSRs(t, s, store.ServiceRequestFilter{}, 1); len(got) == 0 || got[0] != none.Id {
+		t.Fatalf("requests %q, want %s, the newest, first", got, none.Id)
 	}
 }
 
@@ -502,6 +546,12 @@ func testServiceRequestOutbox(t *testing.T, b Backend) {
 	s = b.Reopen(t, s)
 	if got := dueIDs(t, s, minute(70), 10); !slices.Equal(got, append(wantDue, id(1))) {
 		t.Fatalf("due after a reopen: %q", got)
+	}
+	// So do the requests by permit.
+	for i := range at {
+		if got := listSRs(t, s, store.ServiceRequestFilter{PermitID: PermitID(i)}, 10); !slices.Equal(got, []string{id(i)}) {
+			t.Fatalf("requests of permit %d after a reopen: %q, want %s", i, got, id(i))
+		}
 	}
 }
 
@@ -655,8 +705,15 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 					return
 				default:
 				}
-				if _, err := s.ListServiceRequests(t.Context(), store.ServiceRequestFilter{PermitID: PermitID(1)}, "", 10); err != nil {
+				page, err := s.ListServiceRequests(t.Context(), store.ServiceRequestFilter{PermitID: PermitID(1)}, "", writers)
+				if err != nil {
 					t.Errorf("ListServiceRequests: %v", err)
+				}
+				for i, r := range page {
+					if r.GetPermitId() != PermitID(1) || (i > 0 && r.GetId() >= page[i-1].GetId()) {
+						t.Errorf("requests of permit 1 listed as %q", idsFrom(page))
+						break
+					}
 				}
 				if _, err := s.DueDeliveries(t.Context(), srStart.Add(time.Hour), 10); err != nil {
 					t.Errorf("DueDeliveries: %v", err)
@@ -733,17 +790,7 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 			r.NextAttemptTime = timestamppb.New(srStart.Add(time.Duration(100+i) * time.Minute))
 		}), "", true)
 	})
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		wantErr(t, "a racing change", err, store.ErrConflict)
-	}
-	if won != 1 {
-		t.Fatalf("%d racing changes landed, want 1", won)
-	}
+	wantOneWon(t, "racing changes from one version", errs, store.ErrConflict)
 	wantEvents(t, s, make([]*epermitv1.ServiceRequest, n+1)...)
 	if got := dueIDs(t, s, srStart.AddDate(0, 0, 1), 100); len(got) != writers || got[writers-1] != r.Id {
 		t.Fatalf("due after the race: %q, want %d with %s last", got, writers, r.Id)
