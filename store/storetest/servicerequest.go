@@ -208,6 +208,9 @@ func wantEvents(t *testing.T, s store.Store, want ...*epermitv1.ServiceRequest) 
 	if len(es) != len(want) {
 		t.Fatalf("event log holds %d events, want %d", len(es), len(want))
 	}
+	if head, err := s.ServiceRequestEventHead(t.Context()); err != nil || head != uint64(len(want)) {
+		t.Fatalf("ServiceRequestEventHead = %d, %v; want %d", head, err, len(want))
+	}
 	for i, e := range es {
 		if e.Seq != uint64(i+1) {
 			t.Fatalf("event %d has seq %d", i+1, e.Seq)
