@@ -24,7 +24,7 @@ import (
 )
 
 // Binaries built once for the whole package.
-var permitdBin, permitctlBin string
+var permitdBin, permitctlBin, devdepartmentBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "epermit-e2e-bin")
@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 	}
 	permitdBin = filepath.Join(dir, "permitd")
 	permitctlBin = filepath.Join(dir, "permitctl")
-	for bin, pkg := range map[string]string{permitdBin: "../server/permitd", permitctlBin: "../client/permitctl"} {
+	devdepartmentBin = filepath.Join(dir, "devdepartment")
+	for bin, pkg := range map[string]string{permitdBin: "../server/permitd", permitctlBin: "../client/permitctl",
+		devdepartmentBin: "../server/devdepartment"} {
 		cmd := exec.Command("go", "build", "-race", "-o", bin, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -79,7 +81,14 @@ var servingLine = regexp.MustCompile(`serving gRPC on (\S+)`)
 // startNode starts permitd with args in dir and waits until it serves.
 func startNode(t *testing.T, dir string, args ...string) *node {
 	t.Helper()
-	cmd := exec.Command(permitdBin, args...)
+	return startBinary(t, permitdBin, dir, args...)
+}
+
+// startBinary starts bin (permitd or devdepartment) with args in dir and
+// waits until it prints the address it serves on.
+func startBinary(t *testing.T, bin, dir string, args ...string) *node {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -111,9 +120,9 @@ func startNode(t *testing.T, dir string, args ...string) *node {
 	select {
 	case n.addr = <-addr:
 	case err := <-n.exited:
-		t.Fatalf("permitd exited before serving: %v\n%s", err, n.out)
+		t.Fatalf("%s exited before serving: %v\n%s", filepath.Base(bin), err, n.out)
 	case <-time.After(30 * time.Second):
-		t.Fatalf("permitd did not start in 30s:\n%s", n.out)
+		t.Fatalf("%s did not start in 30s:\n%s", filepath.Base(bin), n.out)
 	}
 	return n
 }
