@@ -143,8 +143,8 @@ func (s *Service) SubmitServiceRequest(ctx context.Context, req *epermitv1.Submi
 		State:       epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED,
 		RuleVersion: d.outcome.RuleVersion, Conditions: d.conditions(),
 		NextAttemptTime: timestamppb.New(now), DepartmentFields: s.cfg.Catalogue.Payload(svc.Code, d.facts),
-		History:         []*epermitv1.StateChange{{State: epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, Time: timestamppb.New(now), Actor: actor}},
-		Version:         1, CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
+		History: []*epermitv1.StateChange{{State: epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, Time: timestamppb.New(now), Actor: actor}},
+		Version: 1, CreateTime: timestamppb.New(now), UpdateTime: timestamppb.New(now),
 		SubmittedBy: actor, ClientRequestId: req.RequestId,
 	}
 	call := auth.CallFrom(ctx)

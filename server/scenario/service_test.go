@@ -255,7 +255,7 @@ func TestNotEligible(t *testing.T) {
 	p := h.permit(t, 24)
 	child := h.child(3)
 	_, err := h.client.SubmitServiceRequest(t.Context(), &epermitv1.SubmitServiceRequestRequest{RequestId: newRequestID(),
-		Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}},
+		Permit:  &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}},
 		Service: "school_enrolment", Child: child, Fields: map[string]string{"school": "测试小学"}})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("a three-year-old's school enrolment: %v", err)
