@@ -46,7 +46,9 @@ type harness struct {
 	stats   map[string]departmentv1.SimulatorServiceClient
 	ids     *citizenid.Generator
 	addr    string
-	done    chan struct{}
+	// adapters reach the simulators.
+	adapters map[string]department.Adapter
+	done     chan struct{}
 }
 
 // options of a harness.
@@ -59,7 +61,7 @@ type options struct {
 	noOutbox bool
 }
 
-func newHarness(t *testing.T, o options) *harness {
+func newHarness(t testing.TB, o options) *harness {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "permits.db"), nil)
 	if err != nil {
@@ -118,6 +120,7 @@ func newHarness(t *testing.T, o options) *harness {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	h.done = make(chan struct{})
+	h.adapters = adapters
 	if o.noOutbox {
 		close(h.done)
 	} else {
@@ -145,7 +148,7 @@ func (t token) GetRequestMetadata(context.Context, ...string) (map[string]string
 func (token) RequireTransportSecurity() bool { return false }
 
 // account creates an account and returns its token.
-func (h *harness) account(t *testing.T, name string, roles ...epermitv1.Role) token {
+func (h *harness) account(t testing.TB, name string, roles ...epermitv1.Role) token {
 	t.Helper()
 	tok := auth.NewToken()
 	if err := h.store.CreateAccount(t.Context(), &store.Account{Name: name, Division: own,
@@ -160,7 +163,7 @@ var seq atomic.Int64
 func newRequestID() string { return fmt.Sprintf("t-%d", seq.Add(1)) }
 
 // permit issues a permit whose residence began months ago.
-func (h *harness) permit(t *testing.T, months int) *epermitv1.Permit {
+func (h *harness) permit(t testing.TB, months int) *epermitv1.Permit {
 	t.Helper()
 	resp, err := h.permits.IssuePermit(t.Context(), &epermitv1.IssuePermitRequest{RequestId: newRequestID(),
 		Holder: &epermitv1.Holder{Name: "测试者丁", CitizenId: h.ids.NextWith(citizenid.Male, time.Date(1990, 3, 7, 0, 0, 0, 0, time.UTC)),

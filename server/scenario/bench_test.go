@@ -1,0 +1,158 @@
+package scenario
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/yrd-epermit/epermit/department"
+	"github.com/yrd-epermit/epermit/server/devdepartment/sim"
+
+	departmentv1 "github.com/yrd-epermit/epermit/proto/epermit/department/v1"
+	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+)
+
+// callers is the concurrency of the benchmarks.
+const callers = 50
+
+// timedAdapter measures the department calls.
+type timedAdapter struct {
+	department.Adapter
+	mu    sync.Mutex
+	calls map[string]time.Duration
+}
+
+func (a *timedAdapter) Submit(ctx context.Context, req *departmentv1.SubmitRequestRequest) (*departmentv1.SubmitRequestResponse, error) {
+	t0 := time.Now()
+	resp, err := a.Adapter.Submit(ctx, req)
+	a.mu.Lock()
+	a.calls[req.RequestId] = time.Since(t0)
+	a.mu.Unlock()
+	return resp, err
+}
+
+// submitMany stores n requests for delivery, callers at a time, and
+// returns them.
+func submitMany(b *testing.B, h *harness, n int) []*epermitv1.ServiceRequest {
+	p := h.permit(b, 24)
+	out := make([]*epermitv1.ServiceRequest, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				resp, err := h.svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
+					RequestId: newRequestID(), Service: "unemployment_registration",
+					Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				out[i] = resp.Request
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// BenchmarkSubmit is SubmitServiceRequest (permit check, rule, durable
+// write with its delivery task and event) at 50 concurrent callers.
+func BenchmarkSubmit(b *testing.B) {
+	h := newHarness(b, options{noOutbox: true})
+	p := h.permit(b, 24)
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
+				t0 := time.Now()
+				if _, err := h.svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
+					RequestId: newRequestID(), Service: "unemployment_registration",
+					Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}}); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	report(b, lat, time.Since(start))
+}
+
+// BenchmarkDeliver is the router's own share of a delivery at 50
+// deliveries in flight: the time of deliver (the call to a fast simulated
+// department over loopback gRPC, and the durable record of its answer)
+// less the time of the department call itself.
+func BenchmarkDeliver(b *testing.B) {
+	h := newHarness(b, options{noOutbox: true, sims: map[string]sim.Config{"hrss": {Mode: sim.ModeComplete}}})
+	rs := submitMany(b, h, b.N)
+	a := &timedAdapter{Adapter: h.adapters["hrss"], calls: map[string]time.Duration{}}
+	cfg := OutboxConfig{Departments: map[string]department.Adapter{"hrss": a}, DefaultTimeout: 5 * time.Second,
+		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Second, Workers: callers}
+	added := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
+				t0 := time.Now()
+				h.svc.deliver(context.Background(), cfg, rs[i])
+				total := time.Since(t0)
+				a.mu.Lock()
+				added[i] = total - a.calls[rs[i].Id]
+				a.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	report(b, added, time.Since(start))
+}
+
+// BenchmarkOutboxDrain is how fast the outbox empties to a fast simulated
+// department: b.N due requests, delivered and recorded.
+func BenchmarkOutboxDrain(b *testing.B) {
+	h := newHarness(b, options{noOutbox: true, sims: map[string]sim.Config{"hrss": {Mode: sim.ModeComplete}}})
+	submitMany(b, h, b.N)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	cfg := OutboxConfig{Departments: h.adapters, DefaultTimeout: 5 * time.Second, MaxAttempts: 3,
+		Backoff: time.Second, MaxBackoff: time.Second, Workers: callers, Poll: 5 * time.Millisecond}
+	b.ResetTimer()
+	start := time.Now()
+	go func() { defer close(done); h.svc.RunOutbox(ctx, cfg) }()
+	for {
+		due, err := h.store.DueDeliveries(context.Background(), time.Now().Add(time.Hour), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(due) == 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "requests/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// report reports throughput and the p50 and p99 of lat.
+func report(b *testing.B, lat []time.Duration, elapsed time.Duration) {
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(0, "ns/op")
+}
