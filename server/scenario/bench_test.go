@@ -39,24 +39,35 @@ func (a *timedAdapter) Submit(ctx context.Context, req *departmentv1.SubmitReque
 func submitMany(b *testing.B, h *harness, n int) []*epermitv1.ServiceRequest {
 	p := h.permit(b, 24)
 	out := make([]*epermitv1.ServiceRequest, n)
+	concurrently(n, func(i int) {
+		var err error
+		if out[i], err = submitOne(h, p); err != nil {
+			b.Error(err)
+		}
+	})
+	return out
+}
+
+// submitOne submits one request for p.
+func submitOne(h *harness, p *epermitv1.Permit) (*epermitv1.ServiceRequest, error) {
+	resp, err := h.svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
+		RequestId: newRequestID(), Service: "unemployment_registration",
+		Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}})
+	return resp.GetRequest(), err
+}
+
+// concurrently calls fn(i) for i in [0, n), callers at a time.
+func concurrently(n int, fn func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				resp, err := h.svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
-					RequestId: newRequestID(), Service: "unemployment_registration",
-					Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				out[i] = resp.Request
+				fn(i)
 			}
 		})
 	}
 	wg.Wait()
-	return out
 }
 
 // BenchmarkSubmit is SubmitServiceRequest (permit check, rule, durable
@@ -65,25 +76,15 @@ func BenchmarkSubmit(b *testing.B) {
 	h := newHarness(b, options{noOutbox: true})
 	p := h.permit(b, 24)
 	lat := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
-				t0 := time.Now()
-				if _, err := h.svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
-					RequestId: newRequestID(), Service: "unemployment_registration",
-					Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}}); err != nil {
-					b.Error(err)
-					return
-				}
-				lat[i] = time.Since(t0)
-			}
-		})
-	}
-	wg.Wait()
+	concurrently(b.N, func(i int) {
+		t0 := time.Now()
+		if _, err := submitOne(h, p); err != nil {
+			b.Error(err)
+		}
+		lat[i] = time.Since(t0)
+	})
 	report(b, lat, time.Since(start))
 }
 
@@ -98,23 +99,16 @@ func BenchmarkDeliver(b *testing.B) {
 	cfg := OutboxConfig{Departments: map[string]department.Adapter{"hrss": a}, DefaultTimeout: 5 * time.Second,
 		MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Second, Workers: callers}
 	added := make([]time.Duration, b.N)
-	var next atomic.Int64
-	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for range callers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
-				t0 := time.Now()
-				h.svc.deliver(context.Background(), cfg, rs[i])
-				total := time.Since(t0)
-				a.mu.Lock()
-				added[i] = total - a.calls[rs[i].Id]
-				a.mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	concurrently(b.N, func(i int) {
+		t0 := time.Now()
+		h.svc.deliver(context.Background(), cfg, rs[i])
+		total := time.Since(t0)
+		a.mu.Lock()
+		added[i] = total - a.calls[rs[i].Id]
+		a.mu.Unlock()
+	})
 	report(b, added, time.Since(start))
 }
 
