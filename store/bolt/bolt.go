@@ -257,6 +257,12 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 // refusal, or the failure wrapped with what, or nil once the write is
 // committed (and durable, unless the store was opened with NoSync).
 func (s *Store) batch(ctx context.Context, what string, fn func(*txn) (refused, err error)) error {
+	return s.batchMaybeLazy(ctx, what, false, fn)
+}
+
+// batchMaybeLazy is batch; a lazy write may return before it is durable
+// (committer.doLazy).
+func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn func(*txn) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -266,7 +272,11 @@ func (s *Store) batch(ctx context.Context, what string, fn func(*txn) (refused, 
 		return store.ErrClosed
 	}
 	var refused error
-	err := s.writes.do(func(tx *txn) error {
+	do := s.writes.do
+	if lazy {
+		do = s.writes.doLazy
+	}
+	err := do(func(tx *txn) error {
 		var err error
 		refused, err = fn(tx)
 		return err

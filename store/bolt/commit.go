@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 type call struct {
 	fn   func(*txn) error
 	done chan error // receives the outcome, once
+	// lazy writes may be told of their commit before it is synced: a
+	// transaction of lazy writes only is committed without fdatasync,
+	// and becomes durable with the next synced commit.
+	lazy bool
 }
 
 // txn is what a write runs in: the read-write transaction it shares, and
@@ -62,7 +67,15 @@ func newCommitter(db *bbolt.DB, index *citizenIndex, maxSize int, linger time.Du
 // runs again alone, so that its failure is its own, and the others run
 // again together.
 func (c *committer) do(fn func(*txn) error) error {
-	cl := &call{fn: fn, done: make(chan error, 1)}
+	return c.submit(&call{fn: fn, done: make(chan error, 1)})
+}
+
+// doLazy is do for a write that may be acknowledged before it is durable.
+func (c *committer) doLazy(fn func(*txn) error) error {
+	return c.submit(&call{fn: fn, done: make(chan error, 1), lazy: true})
+}
+
+func (c *committer) submit(cl *call) error {
 	c.calls <- cl
 	return <-cl.done
 }
@@ -147,6 +160,12 @@ func (c *committer) commit(batch []*call) {
 // and the error of the call or of the commit.
 func (c *committer) run(calls []*call) (failed int, err error) {
 	failed = -1
+	if !c.db.NoSync && !slices.ContainsFunc(calls, func(cl *call) bool { return !cl.lazy }) {
+		// Only lazy writes: commit without fdatasync. The committer is
+		// bbolt's only writer, and only commits read NoSync.
+		c.db.NoSync = true
+		defer func() { c.db.NoSync = false }()
+	}
 	b := c.index.newBatch()
 	var txid int
 	staged := false
