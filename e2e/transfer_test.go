@@ -155,6 +155,15 @@ func TestTransferAcrossTheDelta(t *testing.T) {
 		t.Fatalf("old credential in Putuo: %v", v)
 	}
 
+	// Putuo opens its services to the holder of Yuhang's permit, counting
+	// the months across the Delta.
+	check, err := epermitv1.NewScenarioServiceClient(d.dial(d.putuo, d.putuo.clerk)).CheckEligibility(ctx(t), &epermitv1.CheckEligibilityRequest{
+		Permit:  &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_CredentialText{CredentialText: moved.Credential.Text}, CitizenId: citizen},
+		Service: "vocational_training_subsidy", Fields: map[string]string{"course": "电工", "certificate_number": "T-1", "bank_account": "6222000000000000"}})
+	if err != nil || !check.Eligible {
+		t.Fatalf("Putuo's check of Yuhang's permit: %v, %v", check, err)
+	}
+
 	_, err = d.permits(d.putuo, d.putuo.clerk).IssuePermit(ctx(t), issueRequest("tr-3", citizen))
 	withdrawnNaming(t, err, p.Id)
 	if _, err := d.transfer(d.putuo, "tr-4", old.Credential.Text, citizen); status.Code(err) != codes.FailedPrecondition {
