@@ -2,9 +2,7 @@ package application
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strings"
 
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/validate"
@@ -24,7 +22,7 @@ func (s *Service) ListApplications(ctx context.Context, req *epermitv1.ListAppli
 		v.Add("channel", "UNKNOWN", "is not a known application channel")
 	}
 	size := validate.PageSize(&v, req.PageSize)
-	after, ok := readPageToken(req)
+	after, ok := validate.ReadPageToken(req.PageToken, filterKey(req))
 	if !ok {
 		v.Add("page_token", "INVALID", "is not a token returned by a ListApplications call with the same filter")
 	}
@@ -47,39 +45,12 @@ func (s *Service) ListApplications(ctx context.Context, req *epermitv1.ListAppli
 	resp := &epermitv1.ListApplicationsResponse{OverdueCount: int32(overdue)}
 	if len(page) > size {
 		page = page[:size]
-		resp.NextPageToken = pageToken(req, page[size-1].GetId())
+		resp.NextPageToken = validate.PageToken(filterKey(req), page[size-1].GetId())
 	}
 	for _, a := range page {
 		resp.Applications = append(resp.Applications, s.decorate(a, now))
 	}
 	return resp, nil
-}
-
-// A page token is the filter it was made for and the last id read:
-// base64url of "<state>.<channel>.<overdue>/<id>", so a token is refused
-// with another filter.
-func pageToken(req *epermitv1.ListApplicationsRequest, after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(filterKey(req) + "/" + after))
-}
-
-// readPageToken returns the id a token of this filter resumes after; ""
-// without a token, and false for a token that is not one of this filter.
-func readPageToken(req *epermitv1.ListApplicationsRequest) (string, bool) {
-	if req.PageToken == "" {
-		return "", true
-	}
-	if len(req.PageToken) > maxPageToken {
-		return "", false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-	if err != nil {
-		return "", false
-	}
-	key, after, ok := strings.Cut(string(raw), "/")
-	if !ok || key != filterKey(req) || after == "" {
-		return "", false
-	}
-	return after, true
 }
 
 // filterKey identifies a request's filter in its page tokens.

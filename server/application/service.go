@@ -66,7 +66,6 @@ const (
 	maxReasons   = 10
 	maxReason    = 200
 	maxMaterials = 20
-	maxPageToken = 256
 )
 
 // Issuer issues permits; *permit.Service is one.

@@ -1,10 +1,7 @@
 package permit
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"strings"
 
@@ -31,7 +28,7 @@ func (s *Service) ListPermits(ctx context.Context, req *epermitv1.ListPermitsReq
 		v.Add("status", "UNKNOWN", "is not a known permit status")
 	}
 	size := validate.PageSize(&v, req.PageSize)
-	after, ok := decodePageToken(req)
+	after, ok := validate.ReadPageToken(req.PageToken, filterOf(req))
 	if !ok {
 		v.Add("page_token", "INVALID", "is not a token returned by a ListPermits call with the same filter")
 	}
@@ -63,38 +60,14 @@ func (s *Service) ListPermits(ctx context.Context, req *epermitv1.ListPermitsReq
 		return nil, s.storeError("list permits", err)
 	}
 	if len(more) > 0 {
-		resp.NextPageToken = encodePageToken(req, after)
+		resp.NextPageToken = validate.PageToken(filterOf(req), after)
 	}
 	return resp, nil
 }
 
-// A page token is the last permit id read, bound to the filter it was read
-// with, so that a token is not replayed against another filter: the
-// base64url of 8 bytes of SHA-256 of the filter, then the last id.
-func encodePageToken(req *epermitv1.ListPermitsRequest, after string) string {
-	return base64.RawURLEncoding.EncodeToString(append(filterHash(req), after...))
-}
-
-func decodePageToken(req *epermitv1.ListPermitsRequest) (string, bool) {
-	if req.PageToken == "" {
-		return "", true
-	}
-	if len(req.PageToken) > maxPageToken {
-		return "", false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-	h := filterHash(req)
-	if err != nil || len(raw) <= len(h) || !bytes.Equal(raw[:len(h)], h) {
-		return "", false
-	}
-	return string(raw[len(h):]), true
-}
-
-// filterHash identifies a list filter in page tokens.
-func filterHash(req *epermitv1.ListPermitsRequest) []byte {
-	h := sha256.New()
-	fmt.Fprintf(h, "v1\x00%s\x00%d", req.CitizenId, req.Status)
-	return h.Sum(nil)[:8]
+// filterOf identifies a list filter in page tokens.
+func filterOf(req *epermitv1.ListPermitsRequest) string {
+	return fmt.Sprintf("v1\x00%s\x00%d", req.CitizenId, req.Status)
 }
 
 // statusWord is a status in lower-case words: "cancelled", "confiscated".

@@ -8,10 +8,9 @@ import (
 
 // Field limits, in characters (runes); the shared ones are validate's.
 const (
-	maxAddress   = validate.MaxAddress
-	maxReason    = 200
-	maxNote      = 500
-	maxPageToken = 256
+	maxAddress = validate.MaxAddress
+	maxReason  = 200
+	maxNote    = 500
 )
 
 // The shared field checks (package validate), under the names this

@@ -2,9 +2,7 @@ package scenario
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strings"
 
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
@@ -28,7 +26,7 @@ func (s *Service) ListServiceRequests(ctx context.Context, req *epermitv1.ListSe
 	if _, ok := epermitv1.ServiceRequestState_name[int32(req.State)]; !ok {
 		v.Add("state", "UNKNOWN", "is not a known state")
 	}
-	after, ok := readPageToken(req)
+	after, ok := validate.ReadPageToken(req.PageToken, filterKey(req))
 	if !ok {
 		v.Add("page_token", "INVALID", "is not a page token of this filter; start again without it")
 	}
@@ -43,35 +41,9 @@ func (s *Service) ListServiceRequests(ctx context.Context, req *epermitv1.ListSe
 	resp := &epermitv1.ListServiceRequestsResponse{Requests: page}
 	if len(page) > size {
 		resp.Requests = page[:size]
-		resp.NextPageToken = pageToken(req, page[size-1].GetId())
+		resp.NextPageToken = validate.PageToken(filterKey(req), page[size-1].GetId())
 	}
 	return resp, nil
-}
-
-// A page token is the filter it was made for and the last id read, so a
-// token is refused with another filter.
-func pageToken(req *epermitv1.ListServiceRequestsRequest, after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(filterKey(req) + "/" + after))
-}
-
-// readPageToken returns the id a token of this filter resumes after; ""
-// without a token, and false for a token that is not one of this filter.
-func readPageToken(req *epermitv1.ListServiceRequestsRequest) (string, bool) {
-	if req.PageToken == "" {
-		return "", true
-	}
-	if len(req.PageToken) > maxPageToken {
-		return "", false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(req.PageToken)
-	if err != nil {
-		return "", false
-	}
-	i := strings.LastIndexByte(string(raw), '/')
-	if i < 0 || string(raw[:i]) != filterKey(req) || i == len(raw)-1 {
-		return "", false
-	}
-	return string(raw[i+1:]), true
 }
 
 // filterKey identifies a request's filter.

@@ -73,7 +73,6 @@ const (
 	maxFieldKey   = 40
 	maxFieldValue = 200
 	maxReason     = 500
-	maxPageToken  = 200
 )
 
 // New returns a Service for cfg.
