@@ -111,7 +111,7 @@ type StatusSource interface {
 type Service struct {
 	epermitv1.UnsafePermitServiceServer
 	cfg     Config
-	settler settler
+	settler *settler
 }
 
 // New returns a Service for cfg.
@@ -125,7 +125,7 @@ func New(cfg Config) *Service {
 	if cfg.Keys == nil {
 		cfg.Keys = oneKey{cfg.Signer}
 	}
-	return &Service{cfg: cfg}
+	return &Service{cfg: cfg, settler: newSettler()}
 }
 
 // RegisterService registers svc on s.

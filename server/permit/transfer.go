@@ -463,12 +463,11 @@ type settler struct {
 	settling map[string]bool
 }
 
+func newSettler() *settler { return &settler{pending: map[string]bool{}, settling: map[string]bool{}} }
+
 func (t *settler) add(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending == nil {
-		t.pending, t.settling = map[string]bool{}, map[string]bool{}
-	}
 	t.pending[id] = true
 }
 
@@ -481,9 +480,6 @@ func (t *settler) done(id string) {
 func (t *settler) claim(id string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.settling == nil {
-		t.pending, t.settling = map[string]bool{}, map[string]bool{}
-	}
 	if t.settling[id] {
 		return false
 	}

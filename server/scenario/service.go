@@ -195,7 +195,8 @@ func (s *Service) CancelServiceRequest(ctx context.Context, req *epermitv1.Cance
 				"the request is "+strings.ToLower(stateWord(r.State))+"; only one the department has not received can be cancelled")
 		}
 		r.NextAttemptTime = nil
-		return transition(r, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_CANCELLED, reason, actorOf(ctx), s.cfg.Clock())
+		transition(r, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_CANCELLED, reason, actorOf(ctx), s.cfg.Clock())
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -218,7 +219,8 @@ func (s *Service) RetryServiceRequest(ctx context.Context, req *epermitv1.RetryS
 		}
 		r.Attempts = 0
 		r.NextAttemptTime = timestamppb.New(s.cfg.Clock())
-		return transition(r, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, "retried by hand", actorOf(ctx), s.cfg.Clock())
+		transition(r, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, "retried by hand", actorOf(ctx), s.cfg.Clock())
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -287,10 +289,9 @@ func (s *Service) written(r *epermitv1.ServiceRequest) {
 }
 
 // transition records a change of state in r's history.
-func transition(r *epermitv1.ServiceRequest, to epermitv1.ServiceRequestState, reason, actor string, now time.Time) error {
+func transition(r *epermitv1.ServiceRequest, to epermitv1.ServiceRequestState, reason, actor string, now time.Time) {
 	r.State, r.Reason = to, reason
 	r.History = append(r.History, &epermitv1.StateChange{State: to, Time: timestamppb.New(now), Reason: reason, Actor: actor})
-	return nil
 }
 
 // checkRequest validates a request's service, child and fields.
