@@ -86,7 +86,13 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 					delete(inFlight, r.Id)
 					mu.Unlock()
 				}()
-				s.deliver(ctx, cfg, r)
+				// The list of due requests may predate a delivery that
+				// ended since: deliver only what is still due as listed.
+				cur, err := s.cfg.Store.GetServiceRequest(ctx, r.Id)
+				if err != nil || cur.Version != r.Version || cur.NextAttemptTime == nil {
+					return
+				}
+				s.deliver(ctx, cfg, cur)
 			})
 		}
 		if len(due) == 4*cap(slots) {

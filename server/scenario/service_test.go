@@ -448,3 +448,27 @@ func (h *harness) dial(t *testing.T, tok token) *grpc.ClientConn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// TestEachDeliveredOnce: with many requests and a busy outbox, no request
+// reaches its department twice (a due list read before a delivery ended
+// must not deliver it again).
+func TestEachDeliveredOnce(t *testing.T) {
+	h := newHarness(t, options{sims: map[string]sim.Config{"hrss": {Mode: sim.ModeComplete}}})
+	p := h.permit(t, 24)
+	var ids []string
+	for range 200 {
+		ids = append(ids, h.submit(t, p, "unemployment_registration", nil, nil).Id)
+	}
+	for _, id := range ids {
+		h.settle(t, id, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_COMPLETED)
+	}
+	stats, err := h.stats["hrss"].GetStats(t.Context(), &departmentv1.GetStatsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if n := stats.Submits[id]; n != 1 {
+			t.Errorf("request %s reached the department %d times", id, n)
+		}
+	}
+}
