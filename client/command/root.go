@@ -26,7 +26,8 @@ const rootLong = `permitctl is the command line of a Yangtze River Delta member 
 electronic residence permit (电子居住证) register. It talks to the division's
 permitd node over gRPC. Clerks take in applications for a permit and decide
 them (application), issue permits, record the yearly endorsement
-(签注), suspend, show and list them, verify credentials and print their QR
+(签注), suspend, show and list them, take over residents moving from
+another member city (transfer), verify credentials and print their QR
 codes, and submit and follow requests for the public services a permit
 opens (scenarios, eligibility, request); supervisors reinstate permits and
 decide cancellations, two of them for each; admins manage accounts;
