@@ -12,7 +12,11 @@ import (
 
 // Breaker defaults.
 const (
+	// DefaultFailures is how many consecutive failures open the circuit
+	// when BreakerConfig.Failures is zero.
 	DefaultFailures = 5
+	// DefaultCoolDown is how long the circuit stays open when
+	// BreakerConfig.CoolDown is zero.
 	DefaultCoolDown = 30 * time.Second
 )
 

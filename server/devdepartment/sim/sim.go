@@ -68,9 +68,11 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("decision %q: want accept, reject, complete or mixed", s)
 }
 
-// Defaults for a zero Config.
+// DefaultReportAfter is how long an accepted request takes to complete
+// when Config.ReportAfter is zero.
+const DefaultReportAfter = time.Second
+
 const (
-	DefaultReportAfter = time.Second
 	// maxRequestID bounds a request id, in bytes.
 	maxRequestID = 128
 	// reportTimeout bounds one ReportStatus call.
