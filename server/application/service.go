@@ -478,7 +478,7 @@ func (s *Service) change(ctx context.Context, req proto.Message, reqID, rawID st
 func (s *Service) write(ctx context.Context, req proto.Message, reqID string, prev int64, a *epermitv1.Application) error {
 	call := auth.CallFrom(ctx)
 	err := s.cfg.Store.WriteApplication(ctx, store.ApplicationWrite{
-		RequestID: reqID, RequestHash: fingerprint(req), PrevVersion: prev, Application: a,
+		RequestID: reqID, RequestHash: validate.Fingerprint(req), PrevVersion: prev, Application: a,
 		Audit: call.Entry(a.Id),
 	})
 	if err == nil {
@@ -506,23 +506,11 @@ func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (
 		return nil, nil
 	case err != nil:
 		return nil, s.storeError("replay request", err)
-	case string(r.RequestHash) != string(fingerprint(req)) || r.Application == nil:
+	case string(r.RequestHash) != string(validate.Fingerprint(req)) || r.Application == nil:
 		return nil, apierror.InvalidField("request_id", "REUSED",
 			"was already used for a different request; choose a new request id")
 	}
 	return r, nil
-}
-
-// fingerprint identifies a request for its request id without the version
-// it names: the version is a precondition of the change, not part of it,
-// and a client that retries after an unknown outcome may have read the
-// version the first attempt produced.
-func fingerprint(req proto.Message) []byte {
-	if f := req.ProtoReflect().Descriptor().Fields().ByName("version"); f != nil {
-		req = proto.Clone(req)
-		req.ProtoReflect().Clear(f)
-	}
-	return validate.Fingerprint(req)
 }
 
 // decorate returns a copy of a with its computed fields as of t.

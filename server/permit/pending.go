@@ -12,6 +12,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/store"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -76,7 +77,7 @@ func (s *Service) requestCancellation(ctx context.Context, req *epermitv1.Cancel
 	}
 	call := auth.CallFrom(ctx)
 	err = s.cfg.Store.WritePending(ctx, store.PendingWrite{
-		RequestID: req.RequestId, RequestHash: fingerprint(req), Put: pc, Audit: call.Entry(id),
+		RequestID: req.RequestId, RequestHash: validate.Fingerprint(req), Put: pc, Audit: call.Entry(id),
 	})
 	var exists *store.PendingExistsError
 	switch {
@@ -198,7 +199,7 @@ func (s *Service) RejectCancellation(ctx context.Context, req *epermitv1.RejectC
 	call := auth.CallFrom(ctx)
 	call.SetNote(req.Note)
 	err = s.cfg.Store.WritePending(ctx, store.PendingWrite{
-		RequestID: req.RequestId, RequestHash: fingerprint(req), Delete: pid, Audit: call.Entry(pc.PermitId),
+		RequestID: req.RequestId, RequestHash: validate.Fingerprint(req), Delete: pid, Audit: call.Entry(pc.PermitId),
 	})
 	switch {
 	case errors.Is(err, store.ErrDuplicateRequest):

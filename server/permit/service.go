@@ -450,7 +450,7 @@ func (s *Service) commit(ctx context.Context, req proto.Message, reqID string, c
 	next.UpdateTime = timestamppb.New(now)
 	call := auth.CallFrom(ctx)
 	err := s.cfg.Store.WritePermit(ctx, store.PermitWrite{
-		RequestID: reqID, RequestHash: fingerprint(req), PrevVersion: cur.Version, Permit: next,
+		RequestID: reqID, RequestHash: validate.Fingerprint(req), PrevVersion: cur.Version, Permit: next,
 		ResolvePending: resolved, Audit: call.Entry(cur.Id),
 	})
 	switch {
@@ -476,15 +476,12 @@ func (s *Service) replay(ctx context.Context, reqID string, req proto.Message) (
 		return nil, nil
 	case err != nil:
 		return nil, s.storeError("replay request", err)
-	case string(r.RequestHash) != string(fingerprint(req)):
+	case string(r.RequestHash) != string(validate.Fingerprint(req)):
 		return nil, apierror.InvalidField("request_id", "REUSED",
 			"was already used for a different request; choose a new request id")
 	}
 	return r, nil
 }
-
-// fingerprint identifies a request by its type and content.
-var fingerprint = validate.Fingerprint
 
 // decorateAt fills a record's computed fields as of t.
 func (s *Service) decorateAt(p *epermitv1.Permit, t time.Time) *epermitv1.Permit {

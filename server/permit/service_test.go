@@ -413,6 +413,12 @@ func TestIdempotencyAndVersions(t *testing.T) {
 	if err != nil || !proto.Equal(s1, s2) || s2.Permit.Version != 2 {
 		t.Fatalf("suspend retry = %v, %v", s2, err)
 	}
+	// A retry that read the version the first attempt made replays too:
+	// the version is a precondition, not part of the request.
+	suspend.Version = 2
+	if s3, err := h.client.SuspendPermit(context.Background(), suspend); err != nil || !proto.Equal(s1, s3) {
+		t.Fatalf("suspend retry at the new version = %v, %v", s3, err)
+	}
 	// A stale version is ABORTED and changes nothing.
 	_, err = h.client.ReinstatePermit(context.Background(), &epermitv1.ReinstatePermitRequest{
 		RequestId: newRequestID(), PermitId: id, Version: 1})

@@ -22,6 +22,7 @@ import (
 	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
+	"github.com/yrd-epermit/epermit/server/validate"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/trust"
 
@@ -169,7 +170,7 @@ func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p
 		}
 		p.Id = id
 		err = s.cfg.Store.WritePermit(ctx, store.PermitWrite{
-			RequestID: reqID, RequestHash: fingerprint(req), Permit: p,
+			RequestID: reqID, RequestHash: validate.Fingerprint(req), Permit: p,
 			Audit: s.entry(ctx, id, pendingNote(p)),
 		})
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {

@@ -156,8 +156,15 @@ func Holder(v *apierror.Violations, h *epermitv1.Holder, d time.Time) *epermitv1
 }
 
 // Fingerprint identifies a request by its type and content, so that a
-// request id reused for a different request can be told from a retry.
+// request id reused for a different request can be told from a retry. The
+// version a change names is left out: it is a precondition of the change,
+// not part of it, and a client that retries after an unknown outcome may
+// have read the version the first attempt produced.
 func Fingerprint(req proto.Message) []byte {
+	if f := req.ProtoReflect().Descriptor().Fields().ByName("version"); f != nil {
+		req = proto.Clone(req)
+		req.ProtoReflect().Clear(f)
+	}
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 	h := sha256.New()
 	h.Write([]byte(req.ProtoReflect().Descriptor().FullName()))
