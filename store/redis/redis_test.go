@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/yrd-epermit/epermit/store"
+	"github.com/yrd-epermit/epermit/store/redis/redistest"
 	"github.com/yrd-epermit/epermit/store/storetest"
 )
 
@@ -17,14 +17,14 @@ import (
 // server with SIGKILL and starts it again on the same folder, so that a
 // reopen proves that every acknowledged write was on disk.
 func TestStore(t *testing.T) {
-	srv := startServer(t)
+	srv := redistest.Start(t)
 	var n atomic.Int64
 	division := map[store.Store]string{}
 	open := func(t *testing.T, div string) store.Store {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s, err := Open(ctx, Options{URL: srv.url(), Division: div})
+		s, err := Open(ctx, Options{URL: srv.URL(), Division: div})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,8 +39,7 @@ func TestStore(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			srv.stop(syscall.SIGKILL)
-			srv.start(t)
+			srv.Restart(t)
 			return open(t, division[s])
 		},
 	})
