@@ -236,7 +236,7 @@ Flags:
 	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` [PERMITD_LISTEN]")
 	div := fs.String("division", cfg.Division, "issuing division `code` (GB/T 2260) [PERMITD_DIVISION]")
 	data := fs.String("data", cfg.Data, "data `folder` [PERMITD_DATA]")
-	storeURL := fs.String("store", cfg.Store, "store `URL`: a bbolt file path, or redis://[user:password@]host:port[/db] or rediss://… shared by replicas; default the bbolt file in the data folder [PERMITD_STORE]")
+	storeURL := fs.String("store", cfg.Store, "store `URL`: a bbolt file path, or redis://[user:password@]host:port[/db], rediss://…, redis+cluster://host:port?addr=host2:port2 shared by replicas; default the bbolt file in the data folder [PERMITD_STORE]")
 	logFormat := fs.String("log-format", cfg.Log.Format, "log `format`: text or json [PERMITD_LOG_FORMAT]")
 	logLevel := fs.String("log-level", cfg.Log.Level, "log `level`: debug, info, warn, error [PERMITD_LOG_LEVEL]")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM) of the node [PERMITD_TLS_CERT]")

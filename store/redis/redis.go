@@ -29,6 +29,9 @@ type Options struct {
 	// URL is the server's address as a redis:// or rediss:// URL, with
 	// user, password and database number if needed (go-redis ParseURL).
 	URL string
+	// Cluster says that URL names a Redis Cluster, in go-redis's
+	// ParseClusterURL form (redis://host:port?addr=host2:port2&…).
+	Cluster bool
 	// Division is the code of the division whose data the store holds;
 	// every key carries it as its hash tag ({epermit:<division>}), so one
 	// server or Cluster can hold several divisions.
@@ -58,15 +61,25 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Division == "" || strings.ContainsAny(opts.Division, "{}") {
 		return nil, fmt.Errorf("redis: division %q: want a division code without braces", opts.Division)
 	}
-	o, err := goredis.ParseURL(opts.URL)
-	if err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	var c goredis.UniversalClient
+	var addr string
+	if opts.Cluster {
+		o, err := goredis.ParseClusterURL(opts.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		c, addr = goredis.NewClusterClient(o), "cluster "+strings.Join(o.Addrs, ",")
+	} else {
+		o, err := goredis.ParseURL(opts.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		c, addr = goredis.NewClient(o), o.Addr
 	}
-	c := goredis.NewClient(o)
 	s := &Store{c: c, prefix: "{epermit:" + opts.Division + "}:"}
 	if err := s.prepare(ctx); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("redis: open %s division %s: %w", o.Addr, opts.Division, err)
+		return nil, fmt.Errorf("redis: open %s division %s: %w", addr, opts.Division, err)
 	}
 	return s, nil
 }

@@ -18,13 +18,28 @@ import (
 // reopen proves that every acknowledged write was on disk.
 func TestStore(t *testing.T) {
 	srv := redistest.Start(t)
+	runSuite(t, srv.URL(), false, srv.Restart)
+}
+
+// TestStoreCluster runs the conformance suite against a Redis Cluster of
+// three masters; the stores' divisions hash to slots of every master.
+// Reopen dials again without restarting the nodes.
+func TestStoreCluster(t *testing.T) {
+	url := redistest.StartCluster(t, 3)
+	runSuite(t, url, true, nil)
+}
+
+// runSuite runs the conformance suite with a division of its own for
+// every store; Reopen closes the store, calls restart when it is set, and
+// opens the division again.
+func runSuite(t *testing.T, url string, cluster bool, restart func(testing.TB)) {
 	var n atomic.Int64
 	division := map[store.Store]string{}
 	open := func(t *testing.T, div string) store.Store {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s, err := Open(ctx, Options{URL: srv.URL(), Division: div})
+		s, err := Open(ctx, Options{URL: url, Cluster: cluster, Division: div})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +54,9 @@ func TestStore(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			srv.Restart(t)
+			if restart != nil {
+				restart(t)
+			}
 			return open(t, division[s])
 		},
 	})

@@ -16,7 +16,10 @@ import (
 //   - a path, or a file: URL (file:///var/lib/permitd/permits.db): the
 //     bbolt file there (store/bolt), created when missing;
 //   - redis://[user:password@]host:port[/db] or rediss://… (TLS): the
-//     division's keys on that Redis server (store/redis).
+//     division's keys on that Redis server (store/redis);
+//   - redis+cluster://[user:password@]host:port?addr=host2:port2&addr=…
+//     or rediss+cluster://…: the division's keys on that Redis Cluster,
+//     found from any of the listed nodes.
 //
 // Any other scheme is refused.
 func Open(ctx context.Context, u, division string) (store.Store, error) {
@@ -33,8 +36,11 @@ func Open(ctx context.Context, u, division string) (store.Store, error) {
 		return bolt.Open(rest, nil)
 	case scheme == "redis" || scheme == "rediss":
 		return redis.Open(ctx, redis.Options{URL: u, Division: division})
+	case scheme == "redis+cluster" || scheme == "rediss+cluster":
+		plain := strings.TrimSuffix(scheme, "+cluster") + "://" + rest
+		return redis.Open(ctx, redis.Options{URL: plain, Cluster: true, Division: division})
 	}
-	return nil, fmt.Errorf("store %q: unknown scheme %q: want a bbolt file path, file://, redis:// or rediss://", Redact(u), scheme)
+	return nil, fmt.Errorf("store %q: unknown scheme %q: want a bbolt file path, file://, redis://, rediss://, redis+cluster:// or rediss+cluster://", Redact(u), scheme)
 }
 
 // Redact returns u with the password of a URL replaced by "xxxxx", for

@@ -3,8 +3,30 @@ package storeurl
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/yrd-epermit/epermit/store/redis/redistest"
 )
+
+// TestOpenRedis opens a store on a redis-server and on a Redis Cluster of
+// three masters by their URLs.
+func TestOpenRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	cluster := "redis+cluster://" + strings.TrimPrefix(redistest.StartCluster(t, 3), "redis://")
+	for _, u := range []string{srv.URL(), cluster} {
+		s, err := Open(context.Background(), u, "330604")
+		if err != nil {
+			t.Fatalf("Open(%q): %v", u, err)
+		}
+		if _, err := s.ListAccounts(context.Background()); err != nil {
+			t.Fatalf("%s: ListAccounts: %v", u, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func TestOpenBolt(t *testing.T) {
 	dir := t.TempDir()
