@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -68,7 +69,8 @@ func TestReplicas(t *testing.T) {
 }
 
 // BenchmarkWritePermit issues permits with an audit entry each from 50
-// goroutines on one Store (appendfsync always).
+// goroutines on one Store (appendfsync always), like
+// store/bolt's BenchmarkIssueLikeNode but on an empty division.
 func BenchmarkWritePermit(b *testing.B) {
 	url := startTestServer(b)
 	s, err := Open(context.Background(), Options{URL: url, Division: "330604"})
@@ -78,7 +80,7 @@ func BenchmarkWritePermit(b *testing.B) {
 	defer s.Close()
 	var mu sync.Mutex
 	n := 0
-	b.SetParallelism(50)
+	b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -95,6 +97,7 @@ func BenchmarkWritePermit(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 	logScriptTime(b, url)
 }
 
@@ -107,7 +110,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	b.SetParallelism(50)
+	b.SetParallelism(max(1, 50/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -119,6 +122,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
 	logScriptTime(b, url)
 }
 
