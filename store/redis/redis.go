@@ -53,6 +53,15 @@ type Store struct {
 // Store implements the store contract.
 var _ store.Store = (*Store)(nil)
 
+// noRetries: Open turns off go-redis's retries (MaxRetries -1, whatever
+// the URL says). go-redis retries a command after a network error, and a
+// write script whose reply was lost may have run: run again, it would
+// find its own request id (ErrDuplicateRequest for the caller's own
+// write), its own version (ErrConflict), or append a second audit entry
+// (AppendAudit). Without retries a lost reply is an error with an unknown
+// outcome, which callers resolve as for any write: retry under the same
+// request id and Replay.
+
 // Open connects to the Redis server at opts.URL, checks that it answers,
 // and marks the division's keys with the layout version, or checks that
 // they carry this one. It fails when the division's keys carry another
@@ -68,12 +77,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
+		o.MaxRetries = -1 // see noRetries
 		c, addr = goredis.NewClusterClient(o), "cluster "+strings.Join(o.Addrs, ",")
 	} else {
 		o, err := goredis.ParseURL(opts.URL)
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
+		o.MaxRetries = -1 // see noRetries
 		c, addr = goredis.NewClient(o), o.Addr
 	}
 	s := &Store{c: c, prefix: "{epermit:" + opts.Division + "}:"}
