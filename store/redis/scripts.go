@@ -20,7 +20,7 @@ import (
 // log exactly as store.ChainAudit does.
 const prelude = `
 local P = ARGV[1]
-local band, bxor, bnot, ror, rshift, tobit = bit.band, bit.bxor, bit.bnot, bit.ror, bit.rshift, bit.tobit
+local band, bor, bxor, ror, rshift, tobit = bit.band, bit.bor, bit.bxor, bit.ror, bit.rshift, bit.tobit
 local K = {
 0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
 0xd807aa98,0x12835b01,0x243185be,0x550c7dc3,0x72be5d74,0x80deb1fe,0x9bdc06a7,0xc19bf174,
@@ -54,10 +54,10 @@ local function sha256(msg)
     local a, b, c, d, e, f, g, h = H[1], H[2], H[3], H[4], H[5], H[6], H[7], H[8]
     for j = 1, 64 do
       local s1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
-      local ch = bxor(band(e, f), band(bnot(e), g))
+      local ch = bxor(g, band(e, bxor(f, g)))
       local t1 = h + s1 + ch + K[j] + w[j]
       local s0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
-      local maj = bxor(band(a, b), band(a, c), band(b, c))
+      local maj = bor(band(a, b), band(c, bor(a, b)))
       h = g; g = f; f = e; e = tobit(d + t1)
       d = c; c = b; b = a; a = tobit(t1 + s0 + maj)
     end
