@@ -111,8 +111,8 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]
 }
 
 // ServiceRequestEvents returns up to limit events with seq > afterSeq, in
-// seq order, reading the log up to its head. A limit below one returns
-// none.
+// seq order, reading the log up to its head, auditChunk events a command.
+// A limit below one returns none.
 func (s *Store) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit int) ([]store.ServiceRequestEvent, error) {
 	if err := s.enter(ctx); err != nil {
 		return nil, err
@@ -125,27 +125,33 @@ func (s *Store) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit
 	if err != nil || afterSeq >= head {
 		return nil, err
 	}
-	last := min(head, afterSeq+uint64(limit))
-	fields := make([]string, 0, last-afterSeq)
-	for seq := afterSeq + 1; seq <= last; seq++ {
-		fields = append(fields, strconv.FormatUint(seq, 10))
+	last := head
+	if uint64(limit) < head-afterSeq {
+		last = afterSeq + uint64(limit)
 	}
-	vs, err := s.c.HMGet(ctx, s.key("sr_events"), fields...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("redis: read service request events: %w", err)
-	}
-	out := make([]store.ServiceRequestEvent, 0, len(vs))
-	for i, v := range vs {
-		seq := afterSeq + 1 + uint64(i)
-		str, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("redis: service request event %d is missing", seq)
+	out := make([]store.ServiceRequestEvent, 0, min(last-afterSeq, auditChunk))
+	for from := afterSeq + 1; from <= last; from += auditChunk {
+		to := min(last, from+auditChunk-1)
+		fields := make([]string, 0, to-from+1)
+		for seq := from; seq <= to; seq++ {
+			fields = append(fields, strconv.FormatUint(seq, 10))
 		}
-		r, err := unmarshalServiceRequest(fmt.Sprintf("of event %d", seq), []byte(str))
+		vs, err := s.c.HMGet(ctx, s.key("sr_events"), fields...).Result()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis: read service request events: %w", err)
 		}
-		out = append(out, store.ServiceRequestEvent{Seq: seq, Request: r})
+		for i, v := range vs {
+			seq := from + uint64(i)
+			str, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("redis: service request event %d is missing", seq)
+			}
+			r, err := unmarshalServiceRequest(fmt.Sprintf("of event %d", seq), []byte(str))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, store.ServiceRequestEvent{Seq: seq, Request: r})
+		}
 	}
 	return out, nil
 }
