@@ -17,8 +17,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/client"
+	"github.com/yrd-epermit/epermit/store/redis/redistest"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -31,9 +34,34 @@ const callers = 50
 // VerifyPermit by id and by credential, GetPermit, and IssuePermit with
 // durable (fsync'd) bbolt commits. Each reports calls/s, p50 and p99.
 func BenchmarkNode(b *testing.B) {
+	benchmarkNode(b, "")
+}
+
+// BenchmarkNodeRedis is BenchmarkNode with the store on a redis-server
+// that the benchmark starts (appendfsync always).
+func BenchmarkNodeRedis(b *testing.B) {
+	srv := redistest.Start(b)
+	benchmarkNode(b, srv.URL())
+	// Where the server's time went: calls and time per call by command.
+	o, _ := goredis.ParseURL(srv.URL())
+	c := goredis.NewClient(o)
+	defer c.Close()
+	if info, err := c.Info(context.Background(), "commandstats").Result(); err == nil {
+		for line := range strings.SplitSeq(info, "\n") {
+			if strings.HasPrefix(line, "cmdstat_") {
+				b.Log(strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// benchmarkNode runs the node benchmarks on the store that storeURL names
+// ("" for the bbolt file in the data folder).
+func benchmarkNode(b *testing.B, storeURL string) {
 	cfg := DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Data = b.TempDir()
+	cfg.Store = storeURL
 	cfg.Limits = LimitsConfig{} // the callers stand for many clerks: no per-account limit
 	n, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -28,6 +28,10 @@ type Config struct {
 	Division string `yaml:"division"`
 	// Data is the folder holding the bbolt file and the issuer key.
 	Data string `yaml:"data"`
+	// Store names the store when it is not the bbolt file in the data
+	// folder: a bbolt file path, or a redis:// or rediss:// URL
+	// (store/storeurl). Empty: Data/permits.db.
+	Store string `yaml:"store"`
 	// Authority overrides the conventional name of the issuing bureau.
 	Authority string `yaml:"authority"`
 	// Rules are the city's lifecycle rules.
@@ -232,6 +236,7 @@ Flags:
 	listen := fs.String("listen", cfg.Listen, "gRPC listen `address` [PERMITD_LISTEN]")
 	div := fs.String("division", cfg.Division, "issuing division `code` (GB/T 2260) [PERMITD_DIVISION]")
 	data := fs.String("data", cfg.Data, "data `folder` [PERMITD_DATA]")
+	storeURL := fs.String("store", cfg.Store, "store `URL`: a bbolt file path, or redis://[user:password@]host:port[/db], rediss://…, redis+cluster://host:port?addr=host2:port2 shared by replicas; default the bbolt file in the data folder [PERMITD_STORE]")
 	logFormat := fs.String("log-format", cfg.Log.Format, "log `format`: text or json [PERMITD_LOG_FORMAT]")
 	logLevel := fs.String("log-level", cfg.Log.Level, "log `level`: debug, info, warn, error [PERMITD_LOG_LEVEL]")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM) of the node [PERMITD_TLS_CERT]")
@@ -258,6 +263,7 @@ Flags:
 		{"listen", "PERMITD_LISTEN", listen, &cfg.Listen},
 		{"division", "PERMITD_DIVISION", div, &cfg.Division},
 		{"data", "PERMITD_DATA", data, &cfg.Data},
+		{"store", "PERMITD_STORE", storeURL, &cfg.Store},
 		{"log-format", "PERMITD_LOG_FORMAT", logFormat, &cfg.Log.Format},
 		{"log-level", "PERMITD_LOG_LEVEL", logLevel, &cfg.Log.Level},
 		{"tls-cert", "PERMITD_TLS_CERT", tlsCert, &cfg.TLS.Cert},

@@ -35,7 +35,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/server/scenario"
 	"github.com/yrd-epermit/epermit/store"
-	"github.com/yrd-epermit/epermit/store/bolt"
+	"github.com/yrd-epermit/epermit/store/storeurl"
 	"github.com/yrd-epermit/epermit/trust"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -140,7 +140,11 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	reasons, _ := cfg.cancelReasons()
-	st, err := bolt.Open(filepath.Join(cfg.Data, StoreFile), nil)
+	storeURL := cfg.Store
+	if storeURL == "" {
+		storeURL = filepath.Join(cfg.Data, StoreFile)
+	}
+	st, err := storeurl.Open(context.Background(), storeURL, cfg.Division)
 	if err != nil {
 		return nil, err
 	}
