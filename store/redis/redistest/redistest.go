@@ -32,9 +32,10 @@ type Server struct {
 // Start starts redis-server on a free 127.0.0.1 port with its data in a
 // temporary folder (append-only file with fsync at every write, no
 // snapshots), waits until it answers PING, and stops it by its PID when t
-// ends. It fails the test, saying which package to install, when
-// redis-server is not installed: the Redis store is tested against a real
-// server or not at all, and nothing skips silently.
+// ends. When redis-server is not installed it fails the test under
+// CI=true, saying which package to install, and elsewhere skips it with a
+// loud message: the Redis store is tested against a real server or not at
+// all, and nothing skips silently.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	srv := newServer(t)
@@ -48,7 +49,11 @@ func newServer(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not installed; the Redis store is tested against a real one: install the Debian package redis-server (apt-get install redis-server): %v", err)
+		const msg = "redis-server is not installed; the Redis store is tested against a real one: install the Debian package redis-server (apt-get install redis-server)"
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		t.Skipf("SKIPPED, NOT TESTED: %s (under CI=true this fails)", msg)
 	}
 	return &Server{bin: bin, port: freePort(t), dir: t.TempDir()}
 }
