@@ -3,33 +3,16 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"go.etcd.io/bbolt"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 	"github.com/yrd-epermit/epermit/store"
 )
-
-// accountRecord is the JSON form of a stored account; the package comment
-// describes it.
-type accountRecord struct {
-	Name       string    `json:"name"`
-	Division   string    `json:"division,omitempty"`
-	Roles      []string  `json:"roles,omitempty"`
-	Kind       string    `json:"kind,omitempty"`
-	Disabled   bool      `json:"disabled,omitempty"`
-	Note       string    `json:"note,omitempty"`
-	TokenHash  []byte    `json:"token_hash,omitempty"`
-	CreateTime time.Time `json:"create_time,omitzero"`
-	UpdateTime time.Time `json:"update_time,omitzero"`
-	TokenTime  time.Time `json:"token_time,omitzero"`
-}
 
 // GetAccount returns the account with this name, or store.ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, name string) (*store.Account, error) {
@@ -136,7 +119,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]*store.Account, error) {
 	var out []*store.Account
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketAccounts).ForEach(func(k, v []byte) error {
-			a, err := decodeAccount(string(k), v)
+			a, err := store.DecodeAccount(string(k), v)
 			if err != nil {
 				return err
 			}
@@ -163,7 +146,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 	if a == nil || a.Name == "" {
 		return errors.New("bolt: account has no name")
 	}
-	data, err := encodeAccount(a)
+	data, err := store.EncodeAccount(a)
 	if err != nil {
 		return err
 	}
@@ -228,7 +211,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 				return fmt.Errorf("%w: the new token hash of account %s belongs to account %s", store.ErrExists, name, owner), nil
 			}
 		}
-		data, err := encodeAccount(a)
+		data, err := store.EncodeAccount(a)
 		if err != nil {
 			return err, nil
 		}
@@ -253,7 +236,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 				return nil, err
 			}
 		}
-		stored, err = decodeAccount(name, data)
+		stored, err = store.DecodeAccount(name, data)
 		return nil, err
 	})
 	if err != nil {
@@ -269,58 +252,5 @@ func getAccount(tx *bbolt.Tx, name string) (*store.Account, error) {
 	if v == nil {
 		return nil, store.ErrNotFound
 	}
-	return decodeAccount(name, v)
-}
-
-// encodeAccount returns the JSON record of a.
-func encodeAccount(a *store.Account) ([]byte, error) {
-	r := accountRecord{
-		Name: a.Name, Division: a.Division, Disabled: a.Disabled, Note: a.Note,
-		TokenHash: a.TokenHash, CreateTime: a.CreateTime, UpdateTime: a.UpdateTime, TokenTime: a.TokenTime,
-	}
-	if a.Kind != epermitv1.AccountKind_ACCOUNT_KIND_UNSPECIFIED {
-		var ok bool
-		if r.Kind, ok = epermitv1.AccountKind_name[int32(a.Kind)]; !ok {
-			return nil, fmt.Errorf("bolt: account %s: unknown kind %d", a.Name, a.Kind)
-		}
-	}
-	for _, role := range a.Roles {
-		name, ok := epermitv1.Role_name[int32(role)]
-		if !ok {
-			return nil, fmt.Errorf("bolt: account %s: unknown role %d", a.Name, role)
-		}
-		r.Roles = append(r.Roles, name)
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("bolt: encode account %s: %w", a.Name, err)
-	}
-	return b, nil
-}
-
-// decodeAccount parses the JSON record of the account with this name.
-func decodeAccount(name string, data []byte) (*store.Account, error) {
-	var r accountRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("bolt: decode account %s: %w", name, err)
-	}
-	a := &store.Account{
-		Name: r.Name, Division: r.Division, Disabled: r.Disabled, Note: r.Note,
-		TokenHash: r.TokenHash, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, TokenTime: r.TokenTime,
-	}
-	if r.Kind != "" {
-		v, ok := epermitv1.AccountKind_value[r.Kind]
-		if !ok {
-			return nil, fmt.Errorf("bolt: decode account %s: unknown kind %q", name, r.Kind)
-		}
-		a.Kind = epermitv1.AccountKind(v)
-	}
-	for _, role := range r.Roles {
-		v, ok := epermitv1.Role_value[role]
-		if !ok {
-			return nil, fmt.Errorf("bolt: decode account %s: unknown role %q", name, role)
-		}
-		a.Roles = append(a.Roles, epermitv1.Role(v))
-	}
-	return a, nil
+	return store.DecodeAccount(name, v)
 }

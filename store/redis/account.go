@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 	"github.com/yrd-epermit/epermit/store"
@@ -16,21 +14,6 @@ import (
 // maxUpdateTries bounds how often UpdateAccount runs again after another
 // writer changed the account between its read and its write.
 const maxUpdateTries = 64
-
-// accountRecord is the JSON form of a stored account, the same as in
-// store/bolt; the package comment describes it.
-type accountRecord struct {
-	Name       string    `json:"name"`
-	Division   string    `json:"division,omitempty"`
-	Roles      []string  `json:"roles,omitempty"`
-	Kind       string    `json:"kind,omitempty"`
-	Disabled   bool      `json:"disabled,omitempty"`
-	Note       string    `json:"note,omitempty"`
-	TokenHash  []byte    `json:"token_hash,omitempty"`
-	CreateTime time.Time `json:"create_time,omitzero"`
-	UpdateTime time.Time `json:"update_time,omitzero"`
-	TokenTime  time.Time `json:"token_time,omitzero"`
-}
 
 // GetAccount returns the account with this name, or store.ErrNotFound.
 func (s *Store) GetAccount(ctx context.Context, name string) (*store.Account, error) {
@@ -51,7 +34,7 @@ func (s *Store) getAccount(ctx context.Context, name string) (*store.Account, st
 	if err != nil {
 		return nil, "", fmt.Errorf("redis: get account %s: %w", name, err)
 	}
-	a, err := decodeAccount(name, []byte(v))
+	a, err := store.DecodeAccount(name, []byte(v))
 	return a, v, err
 }
 
@@ -75,7 +58,7 @@ func (s *Store) AccountByTokenHash(ctx context.Context, hash []byte) (*store.Acc
 	if err != nil {
 		return nil, fmt.Errorf("redis: account by token: %w", err)
 	}
-	return decodeAccount("of a token", []byte(v))
+	return store.DecodeAccount("of a token", []byte(v))
 }
 
 // ListAccounts returns every account, ordered by name, read in one script.
@@ -93,7 +76,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]*store.Account, error) {
 		if v == "" {
 			return nil, errors.New("redis: the account index names a missing account")
 		}
-		a, err := decodeAccount("in list", []byte(v))
+		a, err := store.DecodeAccount("in list", []byte(v))
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +96,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 	if a == nil || a.Name == "" {
 		return errors.New("redis: account has no name")
 	}
-	data, err := encodeAccount(a)
+	data, err := store.EncodeAccount(a)
 	if err != nil {
 		return err
 	}
@@ -154,7 +137,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 		if err != nil {
 			return nil, err
 		}
-		a, err := decodeAccount(name, []byte(from)) // the copy that update changes
+		a, err := store.DecodeAccount(name, []byte(from)) // the copy that update changes
 		if err != nil {
 			return nil, err
 		}
@@ -164,7 +147,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 		if a.Name != name {
 			return nil, fmt.Errorf("redis: update account %s: the name cannot change (to %q)", name, a.Name)
 		}
-		data, err := encodeAccount(a)
+		data, err := store.EncodeAccount(a)
 		if err != nil {
 			return nil, err
 		}
@@ -186,60 +169,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 		if err := refusal(v); err != nil {
 			return nil, err
 		}
-		return decodeAccount(name, data)
+		return store.DecodeAccount(name, data)
 	}
 	return nil, fmt.Errorf("redis: update account %s: changed by others %d times in a row", name, maxUpdateTries)
-}
-
-// encodeAccount returns the JSON record of a.
-func encodeAccount(a *store.Account) ([]byte, error) {
-	r := accountRecord{
-		Name: a.Name, Division: a.Division, Disabled: a.Disabled, Note: a.Note,
-		TokenHash: a.TokenHash, CreateTime: a.CreateTime, UpdateTime: a.UpdateTime, TokenTime: a.TokenTime,
-	}
-	if a.Kind != epermitv1.AccountKind_ACCOUNT_KIND_UNSPECIFIED {
-		var ok bool
-		if r.Kind, ok = epermitv1.AccountKind_name[int32(a.Kind)]; !ok {
-			return nil, fmt.Errorf("redis: account %s: unknown kind %d", a.Name, a.Kind)
-		}
-	}
-	for _, role := range a.Roles {
-		name, ok := epermitv1.Role_name[int32(role)]
-		if !ok {
-			return nil, fmt.Errorf("redis: account %s: unknown role %d", a.Name, role)
-		}
-		r.Roles = append(r.Roles, name)
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("redis: encode account %s: %w", a.Name, err)
-	}
-	return b, nil
-}
-
-// decodeAccount parses the JSON record of the account with this name.
-func decodeAccount(name string, data []byte) (*store.Account, error) {
-	var r accountRecord
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("redis: decode account %s: %w", name, err)
-	}
-	a := &store.Account{
-		Name: r.Name, Division: r.Division, Disabled: r.Disabled, Note: r.Note,
-		TokenHash: r.TokenHash, CreateTime: r.CreateTime, UpdateTime: r.UpdateTime, TokenTime: r.TokenTime,
-	}
-	if r.Kind != "" {
-		v, ok := epermitv1.AccountKind_value[r.Kind]
-		if !ok {
-			return nil, fmt.Errorf("redis: decode account %s: unknown kind %q", name, r.Kind)
-		}
-		a.Kind = epermitv1.AccountKind(v)
-	}
-	for _, role := range r.Roles {
-		v, ok := epermitv1.Role_value[role]
-		if !ok {
-			return nil, fmt.Errorf("redis: decode account %s: unknown role %q", name, role)
-		}
-		a.Roles = append(a.Roles, epermitv1.Role(v))
-	}
-	return a, nil
 }
