@@ -15,9 +15,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -175,6 +177,29 @@ type PendingWrite struct {
 	Delete string
 	// Audit is appended to the audit log in the same transaction.
 	Audit *epermitv1.AuditEntry
+}
+
+// Check refuses a write that sets both or neither of Put and Delete, or a
+// Put without an id or a permit id: mistakes of the caller, found before
+// any transaction.
+func (w PendingWrite) Check() error {
+	switch {
+	case (w.Put == nil) == (w.Delete == ""):
+		return errors.New("store: a pending write must set exactly one of Put and Delete")
+	case w.Put != nil && w.Put.GetId() == "":
+		return errors.New("store: pending cancellation has no id")
+	case w.Put != nil && w.Put.GetPermitId() == "":
+		return fmt.Errorf("store: pending cancellation %s has no permit id", w.Put.GetId())
+	}
+	return nil
+}
+
+// SortPending orders pending cancellations as ListPending returns them:
+// oldest request first, then by id.
+func SortPending(ps []*epermitv1.PendingCancellation) {
+	slices.SortStableFunc(ps, func(a, b *epermitv1.PendingCancellation) int {
+		return cmp.Or(a.GetRequestTime().AsTime().Compare(b.GetRequestTime().AsTime()), cmp.Compare(a.GetId(), b.GetId()))
+	})
 }
 
 // Account is one identity allowed to call the node, with the hash of its

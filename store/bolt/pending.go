@@ -1,11 +1,8 @@
 package bolt
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -37,9 +34,7 @@ func (s *Store) ListPending(ctx context.Context) ([]*epermitv1.PendingCancellati
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b *epermitv1.PendingCancellation) int {
-		return cmp.Or(a.GetRequestTime().AsTime().Compare(b.GetRequestTime().AsTime()), cmp.Compare(a.GetId(), b.GetId()))
-	})
+	store.SortPending(out)
 	return out, nil
 }
 
@@ -55,15 +50,11 @@ func (s *Store) WritePending(ctx context.Context, w store.PendingWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := w.Check(); err != nil {
+		return err
+	}
 	var data []byte
-	switch {
-	case (w.Put == nil) == (w.Delete == ""):
-		return errors.New("bolt: a pending write must set exactly one of Put and Delete")
-	case w.Put != nil && w.Put.GetId() == "":
-		return errors.New("bolt: pending cancellation has no id")
-	case w.Put != nil && w.Put.GetPermitId() == "":
-		return fmt.Errorf("bolt: pending cancellation %s has no permit id", w.Put.GetId())
-	case w.Put != nil:
+	if w.Put != nil {
 		var err error
 		if data, err = marshalOptions.Marshal(w.Put); err != nil {
 			return fmt.Errorf("bolt: marshal pending cancellation %s: %w", w.Put.GetId(), err)
