@@ -4,6 +4,9 @@
 //
 // permitd new-issuer-key [-data DIR] makes the next issuer key for a key
 // rotation (docs/trust.md).
+//
+// permitd copy --from URL --to URL [--resume] copies a node's store into
+// another and checks the copy (docs/operations.md).
 package main
 
 import (
@@ -27,6 +30,9 @@ const drainTimeout = 20 * time.Second
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "new-issuer-key" {
 		os.Exit(newIssuerKey(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "copy" {
+		os.Exit(runCopy(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfg, err := node.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {

@@ -60,3 +60,18 @@ func Redact(u string) string {
 	}
 	return scheme + "://" + user + ":xxxxx@" + host
 }
+
+// File returns the path of the bbolt file that u names, and false when u
+// names a Redis store or is empty.
+func File(u string) (string, bool) {
+	scheme, rest, hasScheme := strings.Cut(u, "://")
+	switch {
+	case u == "":
+		return "", false
+	case !hasScheme:
+		return u, true
+	case scheme == "file" && rest != "":
+		return rest, true
+	}
+	return "", false
+}
