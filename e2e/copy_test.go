@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,8 +65,12 @@ func TestCopyBetweenStores(t *testing.T) {
 	if out, err := runPermitd(t, "copy", "--from", bolt, "--to", srv.URL()); err == nil || !strings.Contains(out, "not empty") {
 		t.Fatalf("permitd copy into the non-empty Redis: %v, want a refusal\n%s", err, out)
 	}
-	if out, err := runPermitd(t, "copy", "--division", "310107", "--from", bolt, "--to", filepath.Join(t.TempDir(), "x.db")); err == nil || !strings.Contains(out, "of division 330604, not 310107") {
+	other := filepath.Join(t.TempDir(), "other.db")
+	if out, err := runPermitd(t, "copy", "--division", "310107", "--from", bolt, "--to", other); err == nil || !strings.Contains(out, "of division 330604, not 310107") {
 		t.Fatalf("permitd copy --division 310107 of a 330604 store: %v, want a refusal\n%s", err, out)
+	}
+	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused copy left its new target file behind: %v", err)
 	}
 
 	// The same data folder (issuer key, admin token) on the Redis copy.

@@ -104,6 +104,14 @@ func runCopy(args []string, stdout, stderr io.Writer) int {
 		return fail(1, "source %s: %v", storeurl.Redact(*from), err)
 	}
 	defer src.Close()
+	// A bbolt target that does not exist yet is removed again when the
+	// copy is refused, so that a refusal leaves nothing behind.
+	newFile := ""
+	if path, ok := storeurl.File(*to); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			newFile = path
+		}
+	}
 	dst, err := storeurl.Open(ctx, *to, cfg.Division)
 	if err != nil {
 		return fail(1, "target %s: %v", storeurl.Redact(*to), err)
@@ -117,6 +125,10 @@ func runCopy(args []string, stdout, stderr io.Writer) int {
 		Division: cfg.Division, Resume: *resume, BatchSize: *batch, Progress: p.update,
 	})
 	p.finish()
+	if errors.Is(err, storecopy.ErrRefused) && newFile != "" {
+		dst.Close()
+		os.Remove(newFile)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fail(1, "interrupted: %v; run the same command with --resume to finish the copy", err)

@@ -196,6 +196,17 @@
 // fails, and with it its write, when the audit bucket already holds a seq
 // beyond audit_head, so a damaged head never overwrites entries.
 //
+// # Copying
+//
+// Export and Import (store.Exporter, store.Importer; copy.go) read and
+// write the file's values as records for permitd copy. Export reads one
+// read transaction: the last version of every permit, and a permit
+// write's request record with the permit version it names. Import writes
+// a batch in one transaction of the commit loop, each value with its
+// index keys, and records its permits in the citizen index and its
+// service requests in the permit index as writes do, so both are right
+// after the import without a reopen.
+//
 // # Why the keys are time-ordered
 //
 // A commit writes every page it dirtied, and under load the cost of a

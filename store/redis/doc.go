@@ -105,6 +105,16 @@
 //   - sr_events: hash from seq (decimal) to the request as that write
 //     stored it.
 //
+// # Copying
+//
+// Export and Import (store.Exporter, store.Importer; copy.go) read and
+// write the division's values as records for permitd copy. Export reads
+// the indexes above a chunk at a time and finds the request records with
+// SCAN on the division's node; it is not one snapshot. Import writes a
+// batch as one MULTI/EXEC, each value with the index keys the write
+// scripts keep for it, and moves audit:head and sr_events:head forward
+// only.
+//
 // # Durability
 //
 // A write is acknowledged when Redis has run its script; it is on disk

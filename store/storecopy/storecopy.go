@@ -136,48 +136,56 @@ func chainState(a store.AuditReport) string {
 	return fmt.Sprintf("BROKEN at entry %d: %s", a.FirstBad, a.Problem)
 }
 
-// ErrNotEmpty is returned when the target holds records and the copy does
-// not resume.
-var ErrNotEmpty = errors.New("the target is not empty")
+var (
+	// ErrRefused is wrapped by the errors of Copy that refuse to begin:
+	// nothing was written.
+	ErrRefused = errors.New("copy refused")
+	// ErrNotEmpty is returned, wrapped with ErrRefused, when the target
+	// holds records and the copy does not resume.
+	ErrNotEmpty = errors.New("the target is not empty")
+)
+
+// refuse returns an error that wraps ErrRefused.
+func refuse(err error) error { return fmt.Errorf("%w: %w", ErrRefused, err) }
 
 // Copy copies every record of from into to and checks the copy. It
-// returns an error, having written nothing, when a store cannot export or
+// refuses (ErrRefused), having written nothing, when a store cannot export or
 // import, the source is empty, the target is not empty (ErrNotEmpty)
 // unless opts.Resume, or either store holds permits of another division
-// than opts.Division. Otherwise it returns the report of the check, whose
+// than opts.Division; a store that cannot be read is an error of its own. Otherwise it returns the report of the check, whose
 // OK says whether the copy is equal; an error after the copy began leaves
 // a target to finish with opts.Resume.
 func Copy(ctx context.Context, from, to store.Store, opts Options) (*Report, error) {
 	src, ok := from.(store.Exporter)
 	if !ok {
-		return nil, fmt.Errorf("the source store (%T) cannot export its records", from)
+		return nil, refuse(fmt.Errorf("the source store (%T) cannot export its records", from))
 	}
 	dst, ok := to.(store.Importer)
 	if !ok {
-		return nil, fmt.Errorf("the target store (%T) cannot import records", to)
+		return nil, refuse(fmt.Errorf("the target store (%T) cannot import records", to))
 	}
 	dstX, ok := to.(store.Exporter)
 	if !ok {
-		return nil, fmt.Errorf("the target store (%T) cannot export its records for the check", to)
+		return nil, refuse(fmt.Errorf("the target store (%T) cannot export its records for the check", to))
 	}
 	if err := checkDivision(ctx, from, "source", opts.Division); err != nil {
-		return nil, err
+		return nil, refuse(err)
 	}
 	first, err := firstRecord(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("read the source: %w", err)
 	}
 	if first == nil {
-		return nil, fmt.Errorf("the source holds nothing for division %s: is it the right store and division?", opts.Division)
+		return nil, refuse(fmt.Errorf("the source holds nothing for division %s: is it the right store and division?", opts.Division))
 	}
 	switch r, err := firstRecord(ctx, dstX); {
 	case err != nil:
 		return nil, fmt.Errorf("read the target: %w", err)
 	case r != nil && !opts.Resume:
-		return nil, fmt.Errorf("%w: it holds %s %q and maybe more; copy into an empty store, or pass --resume to finish an interrupted copy into it", ErrNotEmpty, r.Kind, r.Key)
+		return nil, refuse(fmt.Errorf("%w: it holds %s %q and maybe more; copy into an empty store, or pass --resume to finish an interrupted copy into it", ErrNotEmpty, r.Kind, r.Key))
 	case r != nil:
 		if err := checkDivision(ctx, to, "target", opts.Division); err != nil {
-			return nil, err
+			return nil, refuse(err)
 		}
 	}
 	size := opts.BatchSize
