@@ -126,7 +126,9 @@ type Decoded struct {
 	Record
 	// Permit is the permit of a KindPermit record, and of a KindRequest
 	// record of a permit write (RequestKind 1).
-	Permit         *epermitv1.Permit
+	Permit *epermitv1.Permit
+	// Pending, Account, Application, ServiceRequest and Audit are the
+	// values of records of those kinds.
 	Pending        *epermitv1.PendingCancellation
 	Account        *Account
 	Application    *epermitv1.Application
@@ -174,14 +176,27 @@ func (d *Decoded) decode() error {
 			err = checkPermit(d.Permit)
 		}
 	case KindRequest:
-		if d.RequestKind, d.RequestHash, d.RequestBody, err = DecodeRequest(d.Value); err != nil || d.RequestKind != 1 {
+		if d.RequestKind, d.RequestHash, d.RequestBody, err = DecodeRequest(d.Value); err != nil {
 			return err
 		}
-		d.Permit = new(epermitv1.Permit)
-		if err = proto.Unmarshal(d.RequestBody, d.Permit); err != nil {
-			return fmt.Errorf("decode permit: %w", err)
+		var body proto.Message
+		switch d.RequestKind {
+		case 1:
+			d.Permit = new(epermitv1.Permit)
+			body = d.Permit
+		case 2, 3:
+			body = new(epermitv1.PendingCancellation)
+		case 4:
+			body = new(epermitv1.Application)
+		case 5:
+			body = new(epermitv1.ServiceRequest)
 		}
-		err = checkPermit(d.Permit)
+		if err = proto.Unmarshal(d.RequestBody, body); err != nil {
+			return fmt.Errorf("decode the recorded value: %w", err)
+		}
+		if d.Permit != nil {
+			err = checkPermit(d.Permit)
+		}
 	case KindPending:
 		d.Pending = new(epermitv1.PendingCancellation)
 		if err = value(d.Pending, d.Pending.GetId); err == nil && d.Pending.GetPermitId() == "" {
