@@ -23,7 +23,7 @@ import (
 var slow = Limit{PerSecond: 1.0 / 3600, Burst: 3}
 
 // redisClient starts a redis-server and returns a client of it.
-func redisClient(t *testing.T) goredis.UniversalClient {
+func redisClient(t testing.TB) goredis.UniversalClient {
 	t.Helper()
 	srv := redistest.Start(t)
 	o, err := goredis.ParseURL(srv.URL())
