@@ -307,3 +307,35 @@ func TestRateLimitOverridesSurviveRestart(t *testing.T) {
 	wantPassed(t, "clerk1's first change after the restart", change(n.conn(clerkToken)))
 	wantLimited(t, "clerk1's second change after the restart", change(n.conn(clerkToken)), "caller")
 }
+
+// TestRateLimitServiceRequestCitizen: a service request for a permit named
+// by id counts against its holder's budget, whatever citizen id is sent
+// beside it; one with a credential counts against the citizen id sent.
+func TestRateLimitServiceRequestCitizen(t *testing.T) {
+	n := startLimitNode(t, t.TempDir(), "", LimitsConfig{CitizenMutationsPerMinute: hourly * 60, CitizenMutationBurst: 2})
+	ctx := context.Background()
+	clerkConn := n.conn(newAccount(t, n.conn(adminTokenIn(t, n.data)), "clerk1", clerk))
+	ids := citizenid.NewGenerator(62)
+	holder, other := ids.Next(), ids.Next()
+	issued, err := epermitv1.NewPermitServiceClient(clerkConn).IssuePermit(ctx, &epermitv1.IssuePermitRequest{
+		RequestId: client.NewRequestID(),
+		Holder: &epermitv1.Holder{Name: "测试者己", CitizenId: holder, Ethnicity: "汉",
+			HukouAddress: "安徽省阜阳市测试县测试镇5号"},
+		ResidenceAddress: "浙江省绍兴市上虞区百官街道测试路8号",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(p *epermitv1.ServicePermit) error {
+		_, err := epermitv1.NewScenarioServiceClient(clerkConn).SubmitServiceRequest(ctx, &epermitv1.SubmitServiceRequestRequest{
+			RequestId: client.NewRequestID(), Permit: p})
+		return err
+	}
+	byID := &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: issued.GetPermit().GetId()}, CitizenId: other}
+	wantPassed(t, "the holder's second change", submit(byID))
+	wantLimited(t, "the holder's third change, another citizen id sent beside the permit id", submit(byID), "citizen")
+	byCredential := &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_CredentialText{CredentialText: "YRD1:X"}, CitizenId: other}
+	wantPassed(t, "another citizen's first change", submit(byCredential))
+	wantPassed(t, "another citizen's second change", submit(byCredential))
+	wantLimited(t, "another citizen's third change", submit(byCredential), "citizen")
+}
