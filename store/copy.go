@@ -142,14 +142,18 @@ type Decoded struct {
 	RequestHash, RequestBody []byte
 }
 
+// ErrMalformedRecord is wrapped by the errors of Record.Decode, and so of
+// Import, for a record that no store could have exported.
+var ErrMalformedRecord = errors.New("store: malformed record")
+
 // Decode decodes r's value and checks it against its key and kind: the
 // value names the key's id (or seq), a permit has an id, a holder citizen
 // id and a version, a pending cancellation a permit id, an audit entry a
-// SHA-256 hash. The error names the record.
+// SHA-256 hash. The error wraps ErrMalformedRecord and names the record.
 func (r Record) Decode() (*Decoded, error) {
 	d := &Decoded{Record: r}
 	if err := d.decode(); err != nil {
-		return nil, fmt.Errorf("store: record %s %q: %w", r.Kind, r.Key, err)
+		return nil, fmt.Errorf("%w %s %q: %w", ErrMalformedRecord, r.Kind, r.Key, err)
 	}
 	return d, nil
 }

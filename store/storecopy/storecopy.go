@@ -24,6 +24,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/yrd-epermit/epermit/store"
 )
@@ -208,7 +209,7 @@ func Copy(ctx context.Context, from, to store.Store, opts Options) (*Report, err
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := dst.Import(ctx, batch); err != nil {
+		if err := importBatch(ctx, dst, batch); err != nil {
 			return err
 		}
 		done += int64(len(batch))
@@ -237,6 +238,33 @@ func Copy(ctx context.Context, from, to store.Store, opts Options) (*Report, err
 		return nil, fmt.Errorf("copy: %w", err)
 	}
 	return check(ctx, from, to, dstX, source, progress)
+}
+
+// importAttempts is how often a batch is imported before the copy gives
+// up, and importBackoff the wait before the second attempt, doubled for
+// each further one.
+const (
+	importAttempts = 3
+	importBackoff  = time.Second
+)
+
+// importBatch imports batch, and again after a failure other than a
+// malformed record (a lost reply, a timeout under load): importing a batch
+// again changes nothing.
+func importBatch(ctx context.Context, dst store.Importer, batch []store.Record) error {
+	wait := importBackoff
+	for attempt := 1; ; attempt++ {
+		err := dst.Import(ctx, batch)
+		if err == nil || attempt == importAttempts || ctx.Err() != nil || errors.Is(err, store.ErrMalformedRecord) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
 }
 
 // check reads the copy back and compares it with the source.

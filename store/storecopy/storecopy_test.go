@@ -437,7 +437,7 @@ func TestImportRefusesMalformed(t *testing.T) {
 	} {
 		for _, s := range []store.Store{openBolt(t), openRedis(t, srv.URL(), false)} {
 			err := s.(store.Importer).Import(ctx, []store.Record{good, bad})
-			if err == nil || !strings.Contains(err.Error(), string(bad.Kind)) {
+			if !errors.Is(err, store.ErrMalformedRecord) || !strings.Contains(err.Error(), string(bad.Kind)) {
 				t.Errorf("%T: import with a record whose %s: %v, want an error naming it", s, name, err)
 			}
 			if _, err := s.GetPermit(ctx, p.Id); !errors.Is(err, store.ErrNotFound) {
