@@ -448,35 +448,39 @@ func TestImportRefusesMalformed(t *testing.T) {
 	}
 }
 
-// TestResume interrupts a copy into Redis midway (its context is
-// cancelled after the third batch), is refused without --resume, and
-// resumed: the copy is then equal, without duplicate audit entries or
-// events.
+// TestResume interrupts a copy into Redis and into bbolt midway (its
+// context is cancelled after the third batch), is refused without
+// Resume, and resumed: the copy is then equal, without duplicate audit
+// entries or events, and resuming again changes nothing.
 func TestResume(t *testing.T) {
 	src := openBolt(t)
 	f := populate(t, src, 40)
 	want := content(t, src, f)
 	srv := redistest.Start(t)
-	dst := openRedis(t, srv.URL(), false)
-	ctx, cancel := context.WithCancel(context.Background())
-	batches := 0
-	_, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Division: division, BatchSize: 20, Progress: func(phase string, done, total int64) {
-		if phase == "copy" && done > 0 {
-			if batches++; batches == 3 {
-				cancel()
+	for name, dst := range map[string]store.Store{"redis": openRedis(t, srv.URL(), false), "bolt": openBolt(t)} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			batches := 0
+			_, err := storecopy.Copy(ctx, src, dst, storecopy.Options{Division: division, BatchSize: 20, Progress: func(phase string, done, total int64) {
+				if phase == "copy" && done > 0 {
+					if batches++; batches == 3 {
+						cancel()
+					}
+				}
+			}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("interrupted copy: %v, want context.Canceled", err)
 			}
-		}
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted copy: %v, want context.Canceled", err)
+			if _, err := storecopy.Copy(context.Background(), src, dst, storecopy.Options{Division: division}); !errors.Is(err, storecopy.ErrNotEmpty) {
+				t.Fatalf("copy into the half-copied store without Resume: %v, want ErrNotEmpty", err)
+			}
+			mustCopy(t, src, dst, storecopy.Options{Resume: true, BatchSize: 20})
+			wantSame(t, f, want, dst, "the resumed copy")
+			mustCopy(t, src, dst, storecopy.Options{Resume: true})
+			wantSame(t, f, want, dst, "the copy resumed again")
+		})
 	}
-	if _, err := storecopy.Copy(context.Background(), src, dst, storecopy.Options{Division: division}); !errors.Is(err, storecopy.ErrNotEmpty) {
-		t.Fatalf("copy into the half-copied store without Resume: %v, want ErrNotEmpty", err)
-	}
-	mustCopy(t, src, dst, storecopy.Options{Resume: true, BatchSize: 20})
-	wantSame(t, f, want, dst, "the resumed copy")
-	mustCopy(t, src, dst, storecopy.Options{Resume: true})
-	wantSame(t, f, want, dst, "the copy resumed again")
 }
 
 // TestCluster copies a bbolt store to a Redis Cluster of three masters
