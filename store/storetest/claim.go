@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+	"github.com/yrd-epermit/epermit/store"
 )
 
 // testServiceRequestClaims checks the lease of ClaimDeliveries: a claimed
@@ -83,12 +84,18 @@ func testServiceRequestClaims(t *testing.T, b Backend) {
 	wantClaim(at(48*time.Hour), 1, id(1))
 }
 
-// testServiceRequestClaimsConcurrent races eight claimers on one store,
-// each claiming a few at a time until the outbox is empty, while a writer
-// adds requests: every request is claimed by exactly one of them within
-// the lease.
+// testServiceRequestClaimsConcurrent is RaceClaims on one store.
 func testServiceRequestClaimsConcurrent(t *testing.T, b Backend) {
-	s := open(t, b)
+	RaceClaims(t, open(t, b))
+}
+
+// RaceClaims races eight claimers spread over stores, all of one division
+// (replicas sharing one backend; one store is fine), each claiming a few
+// at a time until the outbox is empty, while a writer adds requests:
+// every request is claimed by exactly one of them within the lease. The
+// division's outbox must be empty at the start.
+func RaceClaims(t *testing.T, stores ...store.Store) {
+	s := stores[0]
 	const before, during, claimers = 40, 20, 8
 	for i := range before {
 		mustWriteSR(t, s, NewServiceRequest(ServiceRequestID(i), PermitID(i%5)), "", true)
@@ -111,7 +118,7 @@ func testServiceRequestClaimsConcurrent(t *testing.T, b Backend) {
 		wg.Go(func() {
 			writing := true
 			for {
-				rs, err := s.ClaimDeliveries(t.Context(), srStart.Add(time.Minute), time.Hour, 1+c%3)
+				rs, err := stores[c%len(stores)].ClaimDeliveries(t.Context(), srStart.Add(time.Minute), time.Hour, 1+c%3)
 				if err != nil {
 					t.Errorf("claimer %d: %v", c, err)
 					return
