@@ -112,9 +112,6 @@ func New(o Options) (*Generator, error) {
 // children's, are all different (about 190 million for a Shangyu node).
 func (g *Generator) Capacity() uint64 { return g.perm.n }
 
-// Today is the reference day, at midnight UTC.
-func (g *Generator) Today() time.Time { return g.today }
-
 // Resident returns the i-th resident. It panics if i is not below
 // Capacity().
 func (g *Generator) Resident(i uint64) Resident {
