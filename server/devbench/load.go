@@ -38,6 +38,18 @@ func (r result) perThousand(d time.Duration) float64 {
 	return d.Seconds() * 1000 / float64(r.Calls)
 }
 
+// cpuBoundQPS is the QPS the CPU time per call of every process measured
+// would allow on cores cores kept busy: an estimate that leaves out
+// contention with other work on the machine, and also any waiting, such as
+// for fsync, that costs no CPU.
+func (r result) cpuBoundQPS(cores int) float64 {
+	total := r.ServerCPU + r.OtherCPU + r.CallerCPU
+	if total <= 0 {
+		return 0
+	}
+	return float64(cores) * float64(r.Calls) / total.Seconds()
+}
+
 // cpuOf adds up the CPU time the processes have used so far; a process
 // whose /proc entry cannot be read counts as none.
 func cpuOf(ps []*proc) time.Duration {

@@ -56,24 +56,29 @@ type goal struct {
 	Want     string
 	Measured string
 	Met      bool
+	// Estimated is the same figure from the CPU time per call instead of
+	// the QPS measured (see cpuBoundQPS).
+	Estimated string
 }
 
 // goals checks the setup's figures against the goals.
-func goals(sr setupResult) []goal {
-	qps := map[string]float64{}
+func goals(sr setupResult, cores int) []goal {
+	qps, est := map[string]float64{}, map[string]float64{}
 	for _, r := range sr.Results {
-		qps[r.Name] = r.QPS()
+		qps[r.Name], est[r.Name] = r.QPS(), r.cpuBoundQPS(cores)
 	}
 	var out []goal
 	ratio := func(what, name string, want float64) {
-		if h := qps[mHealth]; h > 0 {
-			got := qps[name] / h
-			out = append(out, goal{what, fmt.Sprintf(">= %.0f%% of health-check QPS", want*100),
-				fmt.Sprintf("%.0f%% (%.0f of %.0f)", got*100, qps[name], h), got >= want})
+		if qps[mHealth] > 0 && est[mHealth] > 0 {
+			got := qps[name] / qps[mHealth]
+			out = append(out, goal{What: what, Want: fmt.Sprintf(">= %.0f%% of health-check QPS", want*100),
+				Measured: fmt.Sprintf("%.0f%% (%s of %s)", got*100, thousands(qps[name]), thousands(qps[mHealth])), Met: got >= want,
+				Estimated: fmt.Sprintf("%.0f%% (%s of %s)", est[name]/est[mHealth]*100, thousands(est[name]), thousands(est[mHealth]))})
 		}
 	}
 	rate := func(what, name string, want float64) {
-		out = append(out, goal{what, fmt.Sprintf(">= %s/s", thousands(want)), fmt.Sprintf("%s/s", thousands(qps[name])), qps[name] >= want})
+		out = append(out, goal{What: what, Want: fmt.Sprintf(">= %s/s", thousands(want)), Measured: thousands(qps[name]) + "/s",
+			Met: qps[name] >= want, Estimated: thousands(est[name]) + "/s"})
 	}
 	ratio("VerifyPermit by id, against the ceiling", mVerifyID, 0.60)
 	ratio("VerifyPermit by credential, against the ceiling", mVerifyCred, 0.25)
@@ -115,8 +120,9 @@ func printTable(w io.Writer, sr setupResult) {
 	}
 	tw.Flush()
 	printDelivery(w, sr)
-	for _, g := range goals(sr) {
-		fmt.Fprintf(w, "goal %s %s: %s%s\n", g.What, g.Want, g.Measured, map[bool]string{true: "", false: "  NOT MET"}[g.Met])
+	for _, g := range goals(sr, runtime.NumCPU()) {
+		fmt.Fprintf(w, "goal %s %s: %s%s (from CPU time: %s)\n", g.What, g.Want, g.Measured,
+			map[bool]string{true: "", false: "  NOT MET"}[g.Met], g.Estimated)
 	}
 	for _, r := range sr.Results {
 		if r.Errors > 0 {
@@ -164,7 +170,11 @@ simulator), and of the harness itself (the callers and their gRPC
 clients). On a 2-core machine the callers compete with the server for
 the same cores. The load averages given with each setup count the
 benchmark's own processes too; much above the core count, something else
-was running.
+was running. Then the QPS measured says more about the machine's other
+work than about permitd, and the column "from CPU time" beside each goal
+is the steadier figure: the QPS the CPU time per call of all the
+processes (permitd, the others and the callers) would allow on all the
+cores, an upper bound that leaves out waiting for fsync.
 
 - Health/Check is the gRPC health service of the same permitd: what gRPC
   alone costs, the ceiling for every other row.
@@ -195,9 +205,10 @@ the callers stand for many clerks.
 			fmt.Fprintf(b, "\nThe outbox delivered %d service requests to the department, the last %.1f s after the first was submitted (%s/s).\n",
 				sr.Delivered, sr.DeliveredIn.Seconds(), thousands(float64(sr.Delivered)/sr.DeliveredIn.Seconds()))
 		}
-		fmt.Fprintf(b, "\n| goal (issue 7, 2 cores) | wanted | measured | met |\n|---|---|---|---|\n")
-		for _, g := range goals(sr) {
-			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", g.What, g.Want, g.Measured, map[bool]string{true: "yes", false: "**no**"}[g.Met])
+		fmt.Fprintf(b, "\n| goal (issue 7, 2 cores) | wanted | measured | met | from CPU time |\n|---|---|---|---|---|\n")
+		for _, g := range goals(sr, m.Cores) {
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", g.What, g.Want, g.Measured,
+				map[bool]string{true: "yes", false: "**no**"}[g.Met], g.Estimated)
 		}
 		for _, r := range sr.Results {
 			if r.Errors > 0 {
