@@ -343,6 +343,9 @@ func (c Config) Validate() error {
 	if err := c.Outbox.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.checkLease(); err != nil {
+		errs = append(errs, err)
+	}
 	for code, d := range c.Departments {
 		if d.Endpoint == "" {
 			errs = append(errs, fmt.Errorf("departments.%s.endpoint is empty", code))

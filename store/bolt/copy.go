@@ -213,7 +213,8 @@ func importPermit(tx *txn, p *epermitv1.Permit, data []byte) error {
 }
 
 // importOutbox puts an imported service request in the outbox when it has
-// a next attempt time: the one place the import knows the outbox.
+// a next attempt time, without a claim: the one place the import knows the
+// outbox.
 func importOutbox(tx *bbolt.Tx, r *epermitv1.ServiceRequest) error {
 	if k := outboxKey(r); k != nil {
 		return tx.Bucket(bucketOutbox).Put(k, nil)

@@ -375,9 +375,11 @@ func (s *Store) importOne(ctx context.Context, pipe goredis.Pipeliner, d *store.
 }
 
 // importOutbox puts an imported service request in the outbox when it has
-// a next attempt time, as WriteServiceRequest does, and returns its
-// outbox member ("" for none): the one place the import knows the outbox.
+// a next attempt time, as WriteServiceRequest does, without a claim, and
+// returns its outbox member ("" for none): the one place the import knows
+// the outbox.
 func (s *Store) importOutbox(ctx context.Context, pipe goredis.Pipeliner, r *epermitv1.ServiceRequest) string {
+	pipe.HDel(ctx, s.key("sr:"+r.GetId()), "cl")
 	if r.GetNextAttemptTime() == nil {
 		return ""
 	}

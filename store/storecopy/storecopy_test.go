@@ -266,7 +266,9 @@ func content(t testing.TB, s store.Store, f *fill) string {
 			put("  of its permit", m, err)
 		}
 	}
-	due, err := s.DueDeliveries(ctx, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), 1000)
+	// Claims are not copied: claim with a lease that has run out by the
+	// next call, at a time after every next attempt.
+	due, err := s.ClaimDeliveries(ctx, time.Now().AddDate(2, 0, 0), time.Nanosecond, 1000)
 	for _, r := range due {
 		put("due", r, err)
 	}
@@ -338,13 +340,33 @@ func TestRoundTrip(t *testing.T) {
 	src := openBolt(t)
 	f := populate(t, src, 60)
 	want := content(t, src, f)
+	// Claims of deliveries stay behind: on each copy the requests are due.
+	claimAt := time.Now().AddDate(3, 0, 0) // after content's claims have run out
+	claim := func(s store.Store) int {
+		t.Helper()
+		rs, err := s.ClaimDeliveries(context.Background(), claimAt, time.Hour, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	due := claim(src)
+	if due == 0 || claim(src) != 0 {
+		t.Fatalf("the source's outbox: %d due, then claimed", due)
+	}
 	srv := redistest.Start(t)
 	mid := openRedis(t, srv.URL(), false)
 	r1 := mustCopy(t, src, mid, storecopy.Options{BatchSize: 37})
 	wantSame(t, f, want, mid, "the Redis copy")
+	if n := claim(mid); n != due {
+		t.Errorf("%d requests due on the Redis copy of a store whose %d were claimed, want %d", n, due, due)
+	}
 	back := openBolt(t)
 	r2 := mustCopy(t, mid, back, storecopy.Options{})
 	wantSame(t, f, want, back, "the bbolt copy of the Redis copy")
+	if n := claim(back); n != due {
+		t.Errorf("%d requests due on the bbolt copy of a store whose %d were claimed, want %d", n, due, due)
+	}
 	for i, k := range r1.Kinds {
 		if k.Source == 0 && k.Kind != store.KindPending {
 			t.Errorf("no %s records were copied", k.Kind)
