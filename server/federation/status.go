@@ -43,14 +43,15 @@ type Status struct {
 	shared store.StatusListKeeper
 	alloc  *statuslist.List
 	// mu serialises reloads; checked is when the store's version was last
-	// read; stale asks for a check before the next use, after a write.
+	// read; stale asks for a check before the next publication, after this
+	// node wrote.
 	mu      sync.Mutex
 	checked time.Time
 	stale   bool
 }
 
 // reloadInterval is how often, at most, Status asks the store whether its
-// list has changed, unless this node has written since.
+// list has changed, unless this node has written since and publishes.
 const reloadInterval = time.Second
 
 // pageSize is how many permits the rebuild reads at a time.
@@ -67,6 +68,7 @@ func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(
 		if err := s.reload(ctx); err != nil {
 			return nil, fmt.Errorf("status list: %w", err)
 		}
+		s.checked = time.Now()
 	} else {
 		list, err := rebuild(ctx, st, clock)
 		if err != nil {
@@ -132,15 +134,17 @@ func (s *Status) reload(ctx context.Context) error {
 }
 
 // refresh reloads the store's list when its version differs from the one
-// published, asking at most every reloadInterval unless this node wrote
-// since. A store that does not answer leaves the last list in place.
-func (s *Status) refresh(ctx context.Context) {
+// published, asking at most every reloadInterval, or at once before a
+// publication when this node wrote since (so that a node publishes its own
+// changes at once). A store that does not answer leaves the last list in
+// place.
+func (s *Status) refresh(ctx context.Context, publishing bool) {
 	if s.shared == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stale && time.Since(s.checked) < reloadInterval {
+	if !(publishing && s.stale) && time.Since(s.checked) < reloadInterval {
 		return
 	}
 	s.checked, s.stale = time.Now(), false
@@ -162,7 +166,7 @@ func (s *Status) Assign(ctx context.Context) (uint32, error) {
 	if s.shared == nil {
 		return s.list.Assign()
 	}
-	s.refresh(ctx)
+	s.refresh(ctx, false)
 	return s.alloc.Assign()
 }
 
@@ -178,7 +182,7 @@ func (s *Status) Release(index uint32) {
 }
 
 // Record sets the entry of a permit whose change has committed. On a
-// shared list the store has set it already; the next use reloads.
+// shared list the store has set it already; the next publication reloads.
 func (s *Status) Record(p *epermitv1.Permit) {
 	if p.StatusIndex == nil {
 		return
@@ -207,7 +211,7 @@ type Register interface {
 // caller that holds version have (statuslist.Publisher.Fetch). A shared
 // list is first brought up to date with the store (refresh).
 func (s *Status) Publication(ctx context.Context, have uint64) (data []byte, notModified bool, err error) {
-	s.refresh(ctx)
+	s.refresh(ctx, true)
 	return s.pub.Fetch(have)
 }
 
