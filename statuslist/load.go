@@ -1,6 +1,9 @@
 package statuslist
 
-import "fmt"
+import (
+	"fmt"
+	"math/bits"
+)
 
 // Load replaces the list's entries with packed and its version with
 // version, for a list kept elsewhere (a store shared by several
@@ -25,14 +28,30 @@ func (l *List) Load(packed []byte, version uint64) error {
 	next := make([]byte, size/2)
 	copy(next, packed)
 	taken := make([]uint64, size/64)
-	used := uint32(0)
-	for i := range size {
-		reserved := i < l.size && l.isTaken(i) && get(l.packed, i) == Unused
-		if get(next, i) != Unused || reserved {
-			taken[i/64] |= 1 << (i % 64)
-			used++
+	used := 0
+	for w := range taken {
+		m := inUse(next, w)
+		if w < len(l.taken) {
+			m |= l.taken[w] &^ inUse(l.packed, w) // reserved by Assign
+		}
+		taken[w] = m
+		used += bits.OnesCount64(m)
+	}
+	l.size, l.packed, l.taken, l.used, l.version = size, next, taken, uint32(used), version
+	return nil
+}
+
+// inUse returns one bit for each of the 64 entries of packed from 64*w on:
+// set when the entry is not Unused.
+func inUse(packed []byte, w int) uint64 {
+	var m uint64
+	for j, b := range packed[32*w : 32*w+32] {
+		if b&0x0f != 0 {
+			m |= 1 << (2 * j)
+		}
+		if b&0xf0 != 0 {
+			m |= 1 << (2*j + 1)
 		}
 	}
-	l.size, l.packed, l.taken, l.used, l.version = size, next, taken, used, version
-	return nil
+	return m
 }
