@@ -147,3 +147,20 @@ func BenchmarkAssign(b *testing.B) {
 		b.Fatalf("grew to %d", l.Size())
 	}
 }
+
+// BenchmarkLoad loads 2^21 entries, half of them set (about a million
+// permits), as a replica sharing its list does when the list has moved.
+func BenchmarkLoad(b *testing.B) {
+	packed := make([]byte, 1<<20)
+	for i := range packed {
+		if i%2 == 0 {
+			packed[i] = 0x01
+		}
+	}
+	l := New(Options{})
+	for b.Loop() {
+		if err := l.Load(packed, 2); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -68,8 +68,9 @@ func (c *Cache) Entry(issuer string) (Entry, bool) {
 // data's key id, and stores it:
 //
 //   - a list must be signed by issuer's key, name issuer, and not be
-//     signed before the list cached (else ErrStale: an old list
-//     replayed); it replaces the cached one;
+//     signed before the list cached, nor in the same second with a
+//     smaller version (else ErrStale: an old list replayed); it replaces
+//     the cached one;
 //   - a not-modified answer must be about the cached list, by version,
 //     size and digest (else ErrMismatch: fetch again with version 0); it
 //     moves the cached list's AsOf and ValidUntil forward, never back.
@@ -121,6 +122,10 @@ func (c *Cache) Update(issuer string, keys credential.KeyResolver, data []byte, 
 		if s.IssuedAt.Before(old.Snapshot.IssuedAt) {
 			return fmt.Errorf("%w: signed %s, the cached list %s", ErrStale,
 				s.IssuedAt.Format(time.RFC3339), old.Snapshot.IssuedAt.Format(time.RFC3339))
+		}
+		if s.IssuedAt.Equal(old.Snapshot.IssuedAt) && s.Version < old.Snapshot.Version {
+			return fmt.Errorf("%w: version %d signed in the same second as the cached version %d", ErrStale,
+				s.Version, old.Snapshot.Version)
 		}
 		if s.Digest == old.Snapshot.Digest && s.Version == old.Snapshot.Version {
 			// The same list signed again: keep what later answers said.

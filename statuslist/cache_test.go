@@ -147,6 +147,7 @@ func TestCacheUpdate(t *testing.T) {
 	}
 	cur, _ := c.Entry(testIssuer)
 	bList, _, _ := b.pub.Fetch(0)
+	sameSecond, _ := New(Options{Version: cur.Snapshot.Version - 1}).Publish(edKey(1), testIssuer, cur.Snapshot.IssuedAt, time.Hour)
 
 	tests := []struct {
 		name   string
@@ -157,6 +158,7 @@ func TestCacheUpdate(t *testing.T) {
 		want   error
 	}{
 		{"the old list replayed", testIssuer, old, false, trust, ErrStale},
+		{"an older version signed in the same second", testIssuer, sameSecond, false, trust, ErrStale},
 		{"the old version's not-modified answer", testIssuer, nm, true, trust, ErrMismatch},
 		{"another member's list as ours", testIssuer, bList, false, trust, ErrUnknownKey},
 		{"a list under the wrong flag", testIssuer, old, true, trust, ErrFormat},

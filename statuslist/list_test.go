@@ -334,3 +334,45 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("Used = %d, want 16000", l.Used())
 	}
 }
+
+// TestLoad: Load takes the entries and version given, grows to cover them
+// and never shrinks, keeps entries reserved by Assign, and refuses more
+// entries than the largest list.
+func TestLoad(t *testing.T) {
+	l := New(Options{})
+	reserved, err := l.Assign()
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed := make([]byte, MinSize) // 2*MinSize entries: the list grows
+	other := reserved ^ 1           // shares the reserved entry's byte
+	set(packed, other, Cancelled)
+	set(packed, MinSize+5, Valid)
+	if err := l.Load(packed, 77); err != nil {
+		t.Fatal(err)
+	}
+	if l.Size() != 2*MinSize || l.Version() != 77 || l.Used() != 3 {
+		t.Fatalf("size %d, version %d, used %d; want %d, 77, 3", l.Size(), l.Version(), l.Used(), 2*MinSize)
+	}
+	for i, want := range map[uint32]State{other: Cancelled, MinSize + 5: Valid, reserved: Unused} {
+		if got, _ := l.Get(i); got != want {
+			t.Errorf("entry %d = %v, want %v", i, got, want)
+		}
+	}
+	if err := l.Release(reserved); err != nil || l.Used() != 2 {
+		t.Fatalf("Release of the reserved entry: %v, used %d", err, l.Used())
+	}
+	if err := l.Load(packed[:10], 78); err != nil || l.Size() != 2*MinSize {
+		t.Fatalf("a shorter load: %v, size %d; want the size kept", err, l.Size())
+	}
+	wantUsed := uint32(0)
+	if other < 20 {
+		wantUsed = 1
+	}
+	if got, _ := l.Get(MinSize + 5); got != Unused || l.Used() != wantUsed {
+		t.Fatalf("entry beyond the shorter load = %v, used %d", got, l.Used())
+	}
+	if err := l.Load(make([]byte, MaxSize/2+1), 79); !errors.Is(err, ErrIndex) || l.Version() != 78 {
+		t.Fatalf("an oversize load: %v, version %d", err, l.Version())
+	}
+}

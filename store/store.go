@@ -46,7 +46,10 @@ type Store interface {
 	//     not exist yet (else ErrConflict; ErrNotFound when PrevVersion > 0
 	//     and there is no such permit);
 	//   - when w.Permit is not final, no other permit of the same citizen id
-	//     is non-final (else an *ActivePermitError).
+	//     is non-final (else an *ActivePermitError);
+	//   - when w.Permit gets a status index, no other permit holds it (else
+	//     ErrIndexTaken), and a status index once written is neither
+	//     changed nor removed (statusindex.go).
 	// w.Permit.Version must be w.PrevVersion+1. On success the request id is
 	// recorded with the permit as written, for Replay.
 	WritePermit(ctx context.Context, w PermitWrite) error

@@ -46,6 +46,8 @@ type Holder struct {
 	clock    func() time.Time
 	mu       sync.Mutex // serializes Load
 	cur      atomic.Pointer[held]
+	// shared is where replicas share the list (shared.go); nil for none.
+	shared atomic.Pointer[sharedBox]
 }
 
 // held is a verified list and the bytes it came from.
@@ -127,11 +129,12 @@ func (h *Holder) VerifyCredential(text string, now time.Time) credential.Result 
 
 // Watch loads the list in the file at path now and then every interval
 // (DefaultRefresh when interval is not positive) until ctx is done, so that
-// a node picks up a newer list without a restart. Problems are logged to
-// log (nothing when nil), each once until it changes: a file that cannot
-// be read or does not verify at error level, a stale list at warning
-// level, as is the current list's expiry. A newly loaded list is logged at
-// info level.
+// a node picks up a newer list without a restart; after each read it also
+// syncs with the shared list, when Share gave one (Sync). Problems are
+// logged to log (nothing when nil), each once until it changes: a file or
+// shared list that cannot be read or does not verify at error level, a
+// stale list at warning level, as is the current list's expiry. A newly
+// loaded list is logged at info level.
 func (h *Holder) Watch(ctx context.Context, path string, interval time.Duration, log *slog.Logger) {
 	h.watch(ctx, func(context.Context) ([]byte, error) { return ReadFile(path) }, interval, log, "file", path)
 }
@@ -175,36 +178,44 @@ type watcher struct {
 	fetch       func(context.Context) ([]byte, error)
 	log         *slog.Logger
 	lastProblem string
-	expired     *List // the expired list last logged
+	lastShared  string // the last problem with the shared list
+	expired     *List  // the expired list last logged
 }
 
-// poll fetches and loads the list once.
+// poll fetches and loads the list once, then syncs with the shared list.
 func (w *watcher) poll(ctx context.Context) {
+	before := w.h.cur.Load()
 	data, err := w.fetch(ctx)
 	if err == nil {
-		before := w.h.cur.Load()
 		err = w.h.Load(data)
-		if err == nil {
-			w.lastProblem = ""
-			if p := w.h.cur.Load(); p != before {
-				l := p.list
-				w.log.Info("trust list loaded", "sequence", l.Sequence, "members", len(l.Members),
-					"issued_at", l.IssuedAt, "expires_at", l.ExpiresAt)
-			}
-		}
 	}
-	if err != nil && ctx.Err() == nil && err.Error() != w.lastProblem {
-		w.lastProblem = err.Error()
-		if errors.Is(err, ErrStale) {
-			w.log.Warn("trust list refused: keeping the current list", "err", err)
-		} else {
-			w.log.Error("trust list refused: keeping the current list", "err", err)
-		}
+	w.report(ctx, &w.lastProblem, err, "trust list refused: keeping the current list")
+	w.report(ctx, &w.lastShared, w.h.Sync(ctx), "shared trust list: keeping the current list")
+	if p := w.h.cur.Load(); p != before {
+		l := p.list
+		w.log.Info("trust list loaded", "sequence", l.Sequence, "members", len(l.Members),
+			"issued_at", l.IssuedAt, "expires_at", l.ExpiresAt)
 	}
 	if p := w.h.cur.Load(); p != nil && !w.h.clock().Before(p.list.ExpiresAt) && w.expired != p.list {
 		w.expired = p.list
 		w.log.Warn("the current trust list has expired: credentials of other members will not verify until a newer list is loaded",
 			"sequence", p.list.Sequence, "expires_at", p.list.ExpiresAt)
+	}
+}
+
+// report logs err with msg unless it is the problem last logged in *last;
+// nil clears *last.
+func (w *watcher) report(ctx context.Context, last *string, err error, msg string) {
+	switch {
+	case err == nil:
+		*last = ""
+	case ctx.Err() != nil || err.Error() == *last:
+	case errors.Is(err, ErrStale):
+		*last = err.Error()
+		w.log.Warn(msg, "err", err)
+	default:
+		*last = err.Error()
+		w.log.Error(msg, "err", err)
 	}
 }
 

@@ -28,11 +28,17 @@ type Poller struct {
 	clock    func() time.Time
 	log      *slog.Logger
 	cache    *statuslist.Cache
+	// shared, when set, is where replicas share the lists (shared.go);
+	// raw holds, under mu, the bytes of each list cached, for sharing.
+	shared SharedLists
+	mu     sync.Mutex
+	raw    map[string][]byte
 }
 
 // NewPoller returns a poller for the members of tl reached through peers.
 func NewPoller(peers *Peers, tl *trust.Holder, interval time.Duration, clock func() time.Time, log *slog.Logger) *Poller {
-	return &Poller{peers: peers, trust: tl, interval: interval, clock: clock, log: log, cache: statuslist.NewCache()}
+	return &Poller{peers: peers, trust: tl, interval: interval, clock: clock, log: log, cache: statuslist.NewCache(),
+		raw: make(map[string][]byte)}
 }
 
 // Status answers from the cached list of issuer, as statuslist.Cache.Status.
@@ -72,8 +78,23 @@ func (p *Poller) PollOnce(ctx context.Context) {
 	wg.Wait()
 }
 
-// fetch brings the cached list of member m up to date.
+// fetch brings the cached list of member m up to date: from the shared
+// store, when the poller has one, then from the member, and shares the
+// result.
 func (p *Poller) fetch(ctx context.Context, list *trust.List, m trust.Member) error {
+	if p.shared != nil {
+		outer := ctx
+		sctx, cancel := context.WithTimeout(outer, sharedTimeout)
+		prev, replaceable := p.takeShared(sctx, list, m)
+		cancel()
+		if replaceable {
+			defer func() {
+				sctx, cancel := context.WithTimeout(outer, sharedTimeout)
+				defer cancel()
+				p.offerShared(sctx, m.Division, prev)
+			}()
+		}
+	}
 	conn, err := p.peers.conn(m.Endpoint)
 	if err != nil {
 		return err
@@ -92,6 +113,9 @@ func (p *Poller) fetch(ctx context.Context, list *trust.List, m trust.Member) er
 		if errors.Is(err, statuslist.ErrMismatch) && attempt == 0 {
 			have = 0 // the cached list is not the one the answer names: fetch it whole
 			continue
+		}
+		if err == nil && !resp.NotModified {
+			p.hold(m.Division, resp.Data)
 		}
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,27 +25,67 @@ import (
 
 // Status keeps a node's status list: one random entry per permit it issued,
 // holding the permit's recorded state.
+//
+// On a store that keeps the list itself (store.StatusListKeeper: Redis,
+// shared by replicas) the list published is the store's, loaded again
+// whenever its version has moved, so every replica publishes the same
+// entries under the same version; indices are drawn from a second list,
+// alloc, loaded alike, and the store refuses an index another replica
+// gave meanwhile (store.ErrIndexTaken). Otherwise (bbolt, one process)
+// the list is rebuilt from the permits at start and kept in step with
+// each committed change (Record).
 type Status struct {
 	list *statuslist.List
 	pub  *statuslist.Publisher
 	log  *slog.Logger
+
+	// shared is the store that keeps the list; nil when the node keeps it.
+	shared store.StatusListKeeper
+	alloc  *statuslist.List
+	// mu serialises reloads; checked is when the store's version was last
+	// read; stale asks for a check before the next publication, after this
+	// node wrote.
+	mu      sync.Mutex
+	checked time.Time
+	stale   bool
 }
 
-// stateOf maps a recorded permit status to its status-list state.
-var stateOf = map[epermitv1.PermitStatus]statuslist.State{
-	epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE:      statuslist.Valid,
-	epermitv1.PermitStatus_PERMIT_STATUS_SUSPENDED:   statuslist.Suspended,
-	epermitv1.PermitStatus_PERMIT_STATUS_CANCELLED:   statuslist.Cancelled,
-	epermitv1.PermitStatus_PERMIT_STATUS_CONFISCATED: statuslist.Confiscated,
-	epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED:  statuslist.Superseded,
-}
+// reloadInterval is how often, at most, Status asks the store whether its
+// list has changed, unless this node has written since and publishes.
+const reloadInterval = time.Second
 
 // pageSize is how many permits the rebuild reads at a time.
 const pageSize = 1000
 
-// NewStatus rebuilds the status list of division from the permits in st
-// and prepares its publication, signed with keyAt(the time of signing).
+// NewStatus prepares the status list of division and its publication,
+// signed with keyAt(the time of signing): loaded from st when st keeps the
+// list (store.StatusListKeeper), else rebuilt from the permits in st.
 func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(time.Time) crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
+	s := &Status{log: log}
+	if k, ok := st.(store.StatusListKeeper); ok {
+		s.shared = k
+		s.list, s.alloc = statuslist.New(statuslist.Options{}), statuslist.New(statuslist.Options{})
+		if err := s.reload(ctx); err != nil {
+			return nil, fmt.Errorf("status list: %w", err)
+		}
+		s.checked = time.Now()
+	} else {
+		list, err := rebuild(ctx, st, clock)
+		if err != nil {
+			return nil, err
+		}
+		s.list = list
+	}
+	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: s.list, KeyAt: keyAt, Issuer: division, Clock: clock})
+	if err != nil {
+		return nil, err
+	}
+	s.pub = pub
+	return s, nil
+}
+
+// rebuild makes the status list from the permits in st.
+func rebuild(ctx context.Context, st store.Store, clock func() time.Time) (*statuslist.List, error) {
 	type entry struct {
 		index uint32
 		state statuslist.State
@@ -58,7 +99,7 @@ func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(
 		}
 		for _, p := range page {
 			if p.StatusIndex != nil {
-				entries = append(entries, entry{p.GetStatusIndex(), stateOf[p.Status]})
+				entries = append(entries, entry{p.GetStatusIndex(), store.ListState(p.Status)})
 				highest = max(highest, p.GetStatusIndex())
 			}
 		}
@@ -77,29 +118,82 @@ func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(
 			return nil, fmt.Errorf("status list: entry %d: %w", e.index, err)
 		}
 	}
-	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: list, KeyAt: keyAt, Issuer: division, Clock: clock})
-	if err != nil {
-		return nil, err
-	}
-	return &Status{list: list, pub: pub, log: log}, nil
+	return list, nil
 }
 
-// Assign reserves a random entry for a permit about to be issued.
-func (s *Status) Assign() (uint32, error) { return s.list.Assign() }
+// reload loads the store's list into list and alloc.
+func (s *Status) reload(ctx context.Context) error {
+	packed, version, err := s.shared.StatusList(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.alloc.Load(packed, version); err != nil {
+		return err
+	}
+	return s.list.Load(packed, version)
+}
+
+// refresh reloads the store's list when its version differs from the one
+// published, asking at most every reloadInterval, or at once before a
+// publication when this node wrote since (so that a node publishes its own
+// changes at once). A store that does not answer leaves the last list in
+// place.
+func (s *Status) refresh(ctx context.Context, publishing bool) {
+	if s.shared == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !(publishing && s.stale) && time.Since(s.checked) < reloadInterval {
+		return
+	}
+	s.checked, s.stale = time.Now(), false
+	v, err := s.shared.StatusListVersion(ctx)
+	if err == nil && v != s.list.Version() {
+		err = s.reload(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.stale = true
+		s.log.Warn("status list: reload from the store", "err", err)
+	}
+}
+
+// Assign reserves a random entry for a permit about to be issued. On a
+// shared list another replica may have given the entry meanwhile: the
+// store then refuses the write (store.ErrIndexTaken) and the caller
+// assigns again.
+func (s *Status) Assign(ctx context.Context) (uint32, error) {
+	if s.shared == nil {
+		return s.list.Assign()
+	}
+	s.refresh(ctx, false)
+	return s.alloc.Assign()
+}
 
 // Release gives back an entry reserved for a permit that was not issued.
 func (s *Status) Release(index uint32) {
-	if err := s.list.Release(index); err != nil {
+	l := s.list
+	if s.shared != nil {
+		l = s.alloc
+	}
+	if err := l.Release(index); err != nil {
 		s.log.Warn("status list: release", "index", index, "err", err)
 	}
 }
 
-// Record sets the entry of a permit whose change has committed.
+// Record sets the entry of a permit whose change has committed. On a
+// shared list the store has set it already; the next publication reloads.
 func (s *Status) Record(p *epermitv1.Permit) {
 	if p.StatusIndex == nil {
 		return
 	}
-	if err := s.list.Set(p.GetStatusIndex(), stateOf[p.Status]); err != nil {
+	if s.shared != nil {
+		s.mu.Lock()
+		s.stale = true
+		s.mu.Unlock()
+		return
+	}
+	if err := s.list.Set(p.GetStatusIndex(), store.ListState(p.Status)); err != nil {
 		s.log.Error("status list: record", "permit", p.Id, "index", p.GetStatusIndex(), "err", err)
 	}
 }
@@ -114,8 +208,10 @@ type Register interface {
 }
 
 // Publication is the signed list, or the signed not-modified answer for a
-// caller that holds version have (statuslist.Publisher.Fetch).
-func (s *Status) Publication(have uint64) (data []byte, notModified bool, err error) {
+// caller that holds version have (statuslist.Publisher.Fetch). A shared
+// list is first brought up to date with the store (refresh).
+func (s *Status) Publication(ctx context.Context, have uint64) (data []byte, notModified bool, err error) {
+	s.refresh(ctx, true)
 	return s.pub.Fetch(have)
 }
 
@@ -139,8 +235,8 @@ func RegisterService(s grpc.ServiceRegistrar, svc *Service) {
 }
 
 // GetStatusList implements epermitv1.FederationServiceServer.
-func (s *Service) GetStatusList(_ context.Context, req *epermitv1.GetStatusListRequest) (*epermitv1.GetStatusListResponse, error) {
-	data, notModified, err := s.status.Publication(req.HaveVersion)
+func (s *Service) GetStatusList(ctx context.Context, req *epermitv1.GetStatusListRequest) (*epermitv1.GetStatusListResponse, error) {
+	data, notModified, err := s.status.Publication(ctx, req.HaveVersion)
 	if err != nil {
 		s.status.log.Error("status list: publish", "err", err)
 		return nil, apierror.Internal()

@@ -97,7 +97,7 @@ func TestIssuerKeyRotation(t *testing.T) {
 		return resp.Kid
 	}
 	statusSignedBy := func(pub any) error {
-		data, _, err := n.status.Publication(0)
+		data, _, err := n.status.Publication(t.Context(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -164,6 +164,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	shareTrust(holder, st, log)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
@@ -191,6 +192,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 			}
 			n.peers = federation.NewPeers(cfg.Division, holder, tc)
 			poller = federation.NewPoller(n.peers, holder, f.StatusRefresh, clock, log)
+			if sh, ok := st.(federation.SharedLists); ok {
+				poller.WithShared(sh)
+			}
 			n.goBackground(poller.Run)
 		}
 		if cfg.Trust.ListFile != "" {
@@ -363,6 +367,22 @@ func loadTrust(c TrustConfig, clock func() time.Time) (*trust.Holder, error) {
 		return nil, fmt.Errorf("trust list: %w", err)
 	}
 	return h, nil
+}
+
+// shareTrust makes the trust list shared by the replicas on st, when st
+// shares one (trust.Shared): a newer list there that verifies replaces the
+// one just loaded. A shared list that does not verify is logged and
+// replaced; the node starts with its own list.
+func shareTrust(h *trust.Holder, st store.Store, log *slog.Logger) {
+	sh, ok := st.(trust.Shared)
+	if h == nil || !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), trust.FetchTimeout)
+	defer cancel()
+	if err := h.Share(ctx, sh); err != nil {
+		log.Error("shared trust list: keeping the current list", "err", err)
+	}
 }
 
 // checkNodeCert refuses a node certificate that names another division.

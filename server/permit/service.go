@@ -90,8 +90,10 @@ type Keys interface {
 // StatusList is the node's status list as the service keeps it in step
 // (server/federation.Status).
 type StatusList interface {
-	// Assign reserves a random entry for a permit about to be issued.
-	Assign() (uint32, error)
+	// Assign reserves a random entry for a permit about to be issued. The
+	// store may still refuse it (store.ErrIndexTaken) when the list is
+	// shared with other replicas; then another is assigned.
+	Assign(ctx context.Context) (uint32, error)
 	// Release gives back an entry whose permit was not issued.
 	Release(index uint32)
 	// Record sets the entry of a permit whose change has committed.
@@ -172,7 +174,7 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 		return s.issueResponse(s.settle(ctx, p))
 	}
 	if s.cfg.Status != nil {
-		index, err := s.cfg.Status.Assign()
+		index, err := s.cfg.Status.Assign(ctx)
 		if err != nil {
 			return nil, s.internal("assign a status list entry", err)
 		}

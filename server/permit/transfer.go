@@ -161,9 +161,11 @@ func residencePeriods(v *apierror.Violations, in []*epermitv1.ResidencePeriod, d
 }
 
 // create writes a new permit, drawing another id when a random one
-// collides. A reused request id answers with what it wrote first.
+// collides, and another status-list entry when another replica gave the
+// permit's to a permit of its own (store.ErrIndexTaken). A reused request
+// id answers with what it wrote first.
 func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p *epermitv1.Permit) (*epermitv1.Permit, error) {
-	for attempt := 0; ; attempt++ {
+	for attempt, draws := 0, 0; ; attempt++ {
 		id, err := permitid.New(s.cfg.Division)
 		if err != nil {
 			return nil, s.internal("new permit id", err)
@@ -175,6 +177,15 @@ func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p
 		})
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue // a random id collided; draw another
+		}
+		if errors.Is(err, store.ErrIndexTaken) && p.StatusIndex != nil && draws < maxIndexDraws {
+			draws++ // the entry stays reserved: another permit holds it
+			index, err := s.cfg.Status.Assign(ctx)
+			if err != nil {
+				return nil, s.internal("assign a status list entry", err)
+			}
+			p.StatusIndex = &index
+			continue
 		}
 		if errors.Is(err, store.ErrDuplicateRequest) {
 			r, err := s.replay(ctx, reqID, req)
@@ -351,27 +362,41 @@ func reservedBefore(a, b string) bool {
 	return a < b
 }
 
+// maxIndexDraws bounds how often one write draws another status-list
+// entry after the store refused one as held by another permit (replicas
+// drawing from a shared list, each reloaded at most once a second).
+const maxIndexDraws = 16
+
 // activate puts a pending permit in force: it gets its status-list entry
-// and its first credential.
+// and its first credential. An entry that another replica gave meanwhile
+// (store.ErrIndexTaken) is kept reserved and another is drawn.
 func (s *Service) activate(ctx context.Context, p *epermitv1.Permit) (*epermitv1.Permit, error) {
-	var index *uint32
-	if s.cfg.Status != nil {
-		i, err := s.cfg.Status.Assign()
-		if err != nil {
+	for draws := 0; ; draws++ {
+		var index *uint32
+		if s.cfg.Status != nil {
+			i, err := s.cfg.Status.Assign(ctx)
+			if err != nil {
+				return nil, s.internal("assign a status list entry", err)
+			}
+			index = &i
+		}
+		next, err := s.settleWrite(ctx, p, "in force", func(p *epermitv1.Permit) {
+			p.Status = epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE
+			p.DeltaCheckPassed = false
+			p.StatusIndex = index
+			p.CredentialTime = p.UpdateTime
+		})
+		if errors.Is(err, store.ErrIndexTaken) {
+			if draws < maxIndexDraws {
+				continue
+			}
 			return nil, s.internal("assign a status list entry", err)
 		}
-		index = &i
+		if index != nil && (err != nil || next.StatusIndex == nil || next.GetStatusIndex() != *index) {
+			s.cfg.Status.Release(*index)
+		}
+		return next, err
 	}
-	next, err := s.settleWrite(ctx, p, "in force", func(p *epermitv1.Permit) {
-		p.Status = epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE
-		p.DeltaCheckPassed = false
-		p.StatusIndex = index
-		p.CredentialTime = p.UpdateTime
-	})
-	if index != nil && (err != nil || next.StatusIndex == nil || next.GetStatusIndex() != *index) {
-		s.cfg.Status.Release(*index)
-	}
-	return next, err
 }
 
 // withdraw ends a pending permit that cannot come into force; the note
@@ -386,13 +411,16 @@ func (s *Service) withdraw(ctx context.Context, p *epermitv1.Permit, why string)
 
 // settleWrite applies change to the pending permit p and writes it with its
 // audit entry. When p changed meanwhile (another settle won), it returns
-// the permit as stored.
+// the permit as stored; store.ErrIndexTaken is returned as it is.
 func (s *Service) settleWrite(ctx context.Context, p *epermitv1.Permit, note string, change func(*epermitv1.Permit)) (*epermitv1.Permit, error) {
 	next := cloneProto(p)
 	next.Version = p.Version + 1
 	next.UpdateTime = timestamppb.New(s.cfg.Clock())
 	change(next)
 	err := s.cfg.Store.WritePermit(ctx, store.PermitWrite{PrevVersion: p.Version, Permit: next, Audit: s.entry(ctx, p.Id, note)})
+	if errors.Is(err, store.ErrIndexTaken) {
+		return nil, err // activate draws another entry
+	}
 	if errors.Is(err, store.ErrConflict) {
 		cur, err := s.cfg.Store.GetPermit(ctx, p.Id)
 		if err != nil {

@@ -32,6 +32,8 @@ import (
 type citizenIndex struct {
 	mu       sync.RWMutex
 	citizens map[string]holdings
+	// held are the status-list indices the permits hold (statusindex.go).
+	held heldIndices
 }
 
 // newCitizenIndex returns an empty citizen index.
@@ -129,6 +131,11 @@ func loadCitizenIndex(tx *bbolt.Tx) (*citizenIndex, error) {
 				return nil, fmt.Errorf("permit %s: %w", id, err)
 			}
 			ix.citizens[string(citizen)] = ix.citizens[string(citizen)].with(string(id), !final)
+			if i, ok, err := statusIndexOf(data); err != nil {
+				return nil, fmt.Errorf("permit %s: %w", id, err)
+			} else if ok {
+				ix.held.add(i)
+			}
 		}
 		if k == nil {
 			return ix, nil
@@ -241,6 +248,8 @@ type indexBatch struct {
 	index   *citizenIndex
 	changes []indexChange
 	byID    map[string]int // index into changes, by permit id
+	// assigned are the status-list indices the transaction gives permits.
+	assigned []uint32
 }
 
 // indexChange is a permit's place in the index as the transaction leaves
@@ -318,6 +327,9 @@ func (ix *citizenIndex) apply(b *indexBatch) {
 			ix.remove(ch.from, ch.id)
 		}
 		ix.citizens[ch.citizen] = ix.citizens[ch.citizen].with(ch.id, ch.nonFinal)
+	}
+	for _, i := range b.assigned {
+		ix.held.add(i)
 	}
 }
 

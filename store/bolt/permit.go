@@ -226,6 +226,9 @@ func newChange(w store.PermitWrite) (*change, error) {
 	case w.PrevVersion < 0 || p.GetVersion() != w.PrevVersion+1:
 		return nil, fmt.Errorf("bolt: permit %s: version %d does not follow previous version %d", id, p.GetVersion(), w.PrevVersion)
 	}
+	if err := store.CheckStatusIndex(p); err != nil {
+		return nil, err
+	}
 	data, err := marshalOptions.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("bolt: marshal permit %s: %w", id, err)
@@ -299,6 +302,9 @@ func (c *change) apply(tx *txn) (refused, err error) {
 		if holder := tx.index.nonFinal(c.citizen, c.id); holder != "" {
 			return &store.ActivePermitError{PermitID: holder}, nil
 		}
+	}
+	if refused := tx.index.claimStatusIndex(old, w.Permit); refused != nil {
+		return refused, nil
 	}
 
 	// Writes.

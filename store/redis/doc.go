@@ -46,12 +46,28 @@
 // (TestStoreCluster runs the suite on three masters). In the list
 // below the prefix is left out. Ids are used in key names as they are.
 //
-//   - layout: the layout version, "1". Open sets it on an unused division
+//   - layout: the layout version, "2". Open sets it on an unused division
 //     and refuses a division with another one.
 //   - permit:<id>: hash with fields d (the current permit, deterministic
 //     protobuf epermitv1.Permit), v (its version, decimal), c (the holder's
-//     citizen id) and f ("1" when its status is final, else "0"). Past
-//     versions are not kept; request records hold what each write stored.
+//     citizen id), f ("1" when its status is final, else "0") and si (its
+//     status index, decimal, "" for none). Past versions are not kept;
+//     request records hold what each write stored.
+//   - status: the division's status list, 4 bits an entry: entry i is the
+//     field u4 #(i xor 1) (BITFIELD), so the string's bytes are the packing
+//     of statuslist (even entries in the low nibble), up to the byte of the
+//     highest entry set. The permit script sets a permit's entry to its
+//     state (store.ListState) when the permit has a status index.
+//   - status:version: the list's version; Open sets it to the Unix time in
+//     microseconds when absent, and the permit script adds one whenever an
+//     entry changes.
+//   - status_held: bitmap of the status indices that permits hold; the
+//     permit script refuses a new index found here (store.ErrIndexTaken).
+//   - trust_list: the signed trust list that the replicas share
+//     (trust.Shared), replaced by compare-and-set; never trusted
+//     unverified.
+//   - peer_status:<division>: the signed status list of another member
+//     that the replicas share (federation.SharedLists), likewise.
 //   - permits: sorted set of every permit id, all with score 0, read in
 //     lexical order (ZRANGEBYLEX) for ListPermits.
 //   - citizen:<citizen id>: sorted set (score 0) of the ids of the permits

@@ -106,8 +106,11 @@ func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, 
 // store.Store.WritePermit lists, all in one script. When w.ResolvePending
 // names a pending cancellation that does not exist or is not of this
 // permit, it returns store.ErrNoPending. On success w.Audit holds its seq,
-// prev_hash and hash. Before any script it refuses a permit without an id
-// or a holder citizen id, and a version other than w.PrevVersion+1.
+// prev_hash and hash. The same script sets the permit's entry in the
+// division's status list (StatusList) when the permit has a status index.
+// Before any script it refuses a permit without an id or a holder citizen
+// id, a version other than w.PrevVersion+1, and a status index beyond the
+// largest list.
 func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -123,6 +126,13 @@ func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if err := checkVersioned("permit", id, p.GetVersion(), w.PrevVersion); err != nil {
 		return err
 	}
+	if err := store.CheckStatusIndex(p); err != nil {
+		return err
+	}
+	si := ""
+	if p.StatusIndex != nil {
+		si = strconv.FormatUint(uint64(p.GetStatusIndex()), 10)
+	}
 	data, err := marshalOptions.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("redis: marshal permit %s: %w", id, err)
@@ -136,7 +146,8 @@ func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 		rec = requestRecord(kindPermit, w.RequestHash, data)
 	}
 	v, err := s.run(ctx, "write permit "+id, writePermitScript, w.Audit,
-		id, citizen, final, data, strconv.FormatInt(w.PrevVersion, 10), w.RequestID, rec, w.ResolvePending)
+		id, citizen, final, data, strconv.FormatInt(w.PrevVersion, 10), w.RequestID, rec, w.ResolvePending,
+		si, int(store.ListState(p.GetStatus())))
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ import (
 
 // LayoutVersion is the version of the key layout that this package reads
 // and writes, stored under the division's "layout" key.
-const LayoutVersion = "1"
+const LayoutVersion = "2"
 
 // marshalOptions encodes protobuf values the same way every time, so equal
 // values are stored as equal bytes.
@@ -107,7 +107,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	if got != LayoutVersion {
 		return fmt.Errorf("unknown key layout %q: this epermit reads layout %s", got, LayoutVersion)
 	}
-	return nil
+	return s.initStatusVersion(ctx)
 }
 
 // Close closes the connections after the operations in flight have
@@ -240,6 +240,10 @@ func refusal(v []any) error {
 		return &store.ActivePermitError{PermitID: arg(1)}
 	case "PENDINGEXISTS":
 		return &store.PendingExistsError{PendingID: arg(1)}
+	case "INDEXTAKEN":
+		return store.ErrIndexTaken
+	case "INDEXFIXED":
+		return fmt.Errorf("redis: the permit's status index %s is fixed once written", arg(1))
 	default:
 		return fmt.Errorf("redis: unexpected script reply %q", code)
 	}

@@ -71,7 +71,17 @@ func TestReplicas(t *testing.T) {
 // BenchmarkWritePermit issues permits with an audit entry each from 50
 // goroutines on one Store (appendfsync always), like
 // store/bolt's BenchmarkIssueLikeNode but on an empty division.
-func BenchmarkWritePermit(b *testing.B) {
+func BenchmarkWritePermit(b *testing.B) { benchWritePermits(b, false) }
+
+// BenchmarkWritePermitIndexed is BenchmarkWritePermit with a status index
+// on every permit, as the node issues them: the script then also checks
+// and sets the index's bit and entry and the list's version.
+func BenchmarkWritePermitIndexed(b *testing.B) { benchWritePermits(b, true) }
+
+// benchWritePermits writes new permits with their audit entries from 50
+// goroutines, with distinct status indices scattered over 2^21 entries
+// when indexed.
+func benchWritePermits(b *testing.B, indexed bool) {
 	url := startTestServer(b)
 	s, err := Open(context.Background(), Options{URL: url, Division: "330604"})
 	if err != nil {
@@ -89,6 +99,10 @@ func BenchmarkWritePermit(b *testing.B) {
 			n++
 			mu.Unlock()
 			p := storetest.NewPermit(storetest.PermitID(i), storetest.CitizenID(i))
+			if indexed {
+				index := uint32(i*2654435761) % (1 << 21) // an odd multiplier: distinct for i < 2^21
+				p.StatusIndex = &index
+			}
 			e := storetest.NewAuditEntry("clerk.test-01", "/epermit.v1.PermitService/IssuePermit", p.GetId(), time.Now())
 			if err := s.WritePermit(context.Background(), store.PermitWrite{RequestID: fmt.Sprint("issue-", i), RequestHash: make([]byte, 32), Permit: p, Audit: e}); err != nil {
 				b.Error(err)

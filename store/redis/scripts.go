@@ -114,13 +114,16 @@ end
 
 // writePermitSrc is WritePermit. ARGV: 5 permit id, 6 citizen id, 7 "1"
 // when final, 8 the permit's encoding, 9 PrevVersion, 10 request id, 11
-// request record, 12 ResolvePending.
+// request record, 12 ResolvePending, 13 the status index ("" for none),
+// 14 its status-list state (0 to 15). The status list's entry i is the
+// 4-bit field #(i xor 1) of the string "status", so that the string holds
+// exactly the bytes statuslist packs (even i in the low nibble).
 const writePermitSrc = prelude + `
 local id, citizen, final, data, prev = ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
-local rid, rec, resolve = ARGV[10], ARGV[11], ARGV[12]
+local rid, rec, resolve, si, state = ARGV[10], ARGV[11], ARGV[12], ARGV[13], tonumber(ARGV[14])
 if duplicate(rid) then return {"DUP"} end
 local pk = P .. "permit:" .. id
-local old = redis.call("HMGET", pk, "v", "c", "f")
+local old = redis.call("HMGET", pk, "v", "c", "f", "si")
 if old[1] then
   if prev == 0 or tonumber(old[1]) ~= prev then return {"CONFLICT"} end
 elseif prev > 0 then
@@ -136,10 +139,21 @@ if final == "0" then
   local holder = redis.call("GET", P .. "active:" .. citizen)
   if holder and holder ~= id then return {"ACTIVE", holder} end
 end
+local oldSi = old[4] or ""
+if oldSi ~= "" and oldSi ~= si then return {"INDEXFIXED", oldSi} end
+if si ~= "" and oldSi == "" and redis.call("GETBIT", P .. "status_held", si) == 1 then return {"INDEXTAKEN"} end
 local bad = checkAudit()
 if bad then return bad end
 
-redis.call("HSET", pk, "d", data, "v", string.format("%d", prev + 1), "c", citizen, "f", final)
+redis.call("HSET", pk, "d", data, "v", string.format("%d", prev + 1), "c", citizen, "f", final, "si", si)
+if si ~= "" then
+  local field = "#" .. bit.bxor(tonumber(si), 1)
+  redis.call("SETBIT", P .. "status_held", si, 1)
+  if redis.call("BITFIELD", P .. "status", "GET", "u4", field)[1] ~= state then
+    redis.call("BITFIELD", P .. "status", "SET", "u4", field, state)
+    redis.call("INCR", P .. "status:version")
+  end
+end
 if old[1] then
   if old[2] ~= citizen then redis.call("ZREM", P .. "citizen:" .. old[2], id) end
   if old[3] == "0" and redis.call("GET", P .. "active:" .. old[2]) == id then

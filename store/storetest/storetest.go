@@ -89,6 +89,9 @@ func Run(t *testing.T, b Backend) {
 		{"ServiceRequestEvents", testServiceRequestEvents},
 		{"ServiceRequestAtomic", testServiceRequestAtomic},
 		{"ServiceRequestConcurrent", testServiceRequestConcurrent},
+		{"StatusIndex", testStatusIndex},
+		{"StatusIndexConcurrent", testStatusIndexConcurrent},
+		{"StatusListKept", testStatusListKept},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })
