@@ -193,7 +193,8 @@ func (s *Store) importOne(tx *txn, d *store.Decoded) error {
 }
 
 // importPermit stores the current version of a permit under its version
-// and records its holder in the citizen index through tx.
+// and records its holder in the citizen index, and the status index it
+// holds, through tx.
 func importPermit(tx *txn, p *epermitv1.Permit, data []byte) error {
 	permits := tx.Bucket(bucketPermits)
 	permits.FillPercent = 1
@@ -209,6 +210,9 @@ func importPermit(tx *txn, p *epermitv1.Permit, data []byte) error {
 		return err
 	}
 	tx.index.set(p.GetId(), from, p.GetHolder().GetCitizenId(), !store.IsFinal(p.GetStatus()))
+	if p.StatusIndex != nil {
+		tx.index.assigned = append(tx.index.assigned, p.GetStatusIndex())
+	}
 	return nil
 }
 

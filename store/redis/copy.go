@@ -327,11 +327,23 @@ func (s *Store) importOne(ctx context.Context, pipe goredis.Pipeliner, d *store.
 		if store.IsFinal(p.GetStatus()) {
 			final = "1"
 		}
-		pipe.HSet(ctx, s.key("permit:"+k), "d", v, "v", strconv.FormatInt(p.GetVersion(), 10), "c", citizen, "f", final)
+		si := ""
+		if p.StatusIndex != nil {
+			si = strconv.FormatUint(uint64(p.GetStatusIndex()), 10)
+		}
+		pipe.HSet(ctx, s.key("permit:"+k), "d", v, "v", strconv.FormatInt(p.GetVersion(), 10), "c", citizen, "f", final, "si", si)
 		pipe.ZAdd(ctx, s.key("permits"), goredis.Z{Member: k})
 		pipe.ZAdd(ctx, s.key("citizen:"+citizen), goredis.Z{Member: k})
 		if final == "0" {
 			pipe.Set(ctx, s.key("active:"+citizen), k, 0)
+		}
+		if p.StatusIndex != nil {
+			// The status list is kept beside the permits: its entry,
+			// the index held, and a new version (as WritePermit does).
+			i := int64(p.GetStatusIndex())
+			pipe.SetBit(ctx, s.key("status_held"), i, 1)
+			pipe.BitField(ctx, s.key("status"), "SET", "u4", "#"+strconv.FormatInt(i^1, 10), int(store.ListState(p.GetStatus())))
+			pipe.Incr(ctx, s.key("status:version"))
 		}
 	case store.KindRequest:
 		pipe.Set(ctx, s.key("req:"+k), v, 0)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/permitid"
+	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/bolt"
 	"github.com/yrd-epermit/epermit/store/redis"
@@ -121,6 +122,8 @@ func populate(t testing.TB, s store.Store, n int) *fill {
 		must("permit id", err)
 		citizen := gen.Next()
 		p := storetest.NewPermit(id, citizen)
+		index := uint32(7 * i) // a status-list entry, as an issued permit has
+		p.StatusIndex = &index
 		write(store.PermitWrite{Permit: p})
 		f.permitIDs = append(f.permitIDs, id)
 		f.citizens = append(f.citizens, citizen)
@@ -358,6 +361,7 @@ func TestRoundTrip(t *testing.T) {
 	mid := openRedis(t, srv.URL(), false)
 	r1 := mustCopy(t, src, mid, storecopy.Options{BatchSize: 37})
 	wantSame(t, f, want, mid, "the Redis copy")
+	wantStatusList(t, src, mid)
 	if n := claim(mid); n != due {
 		t.Errorf("%d requests due on the Redis copy of a store whose %d were claimed, want %d", n, due, due)
 	}
@@ -386,6 +390,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	q := proto.CloneOf(p)
 	q.Version++
+	fresh := citizenid.NewGenerator(99)
 	for _, s := range []store.Store{mid, back} {
 		other, err := permitid.New(division)
 		if err != nil {
@@ -400,6 +405,16 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if err := s.WritePermit(ctx, store.PermitWrite{PrevVersion: p.Version, Permit: q, Audit: entry("EndorsePermit", p.Id)}); err != nil {
 			t.Errorf("%T: a write on the copy: %v", s, err)
+		}
+		// The status indices came along: a new permit cannot take one.
+		third, err := permitid.New(division)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken := storetest.NewPermit(third, fresh.Next())
+		taken.StatusIndex = p.StatusIndex
+		if err := s.WritePermit(ctx, store.PermitWrite{Permit: taken}); !errors.Is(err, store.ErrIndexTaken) {
+			t.Errorf("%T: a new permit given a copied permit's status index: %v, want ErrIndexTaken", s, err)
 		}
 		if report, err := store.CheckAuditChain(ctx, s); err != nil || !report.Intact || report.Head.Seq != r1.TargetHead.Seq+1 {
 			t.Errorf("%T: audit chain after a write on the copy: %+v, %v", s, report, err)
@@ -595,4 +610,38 @@ func fillFast(b testing.TB, s store.Store, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// wantStatusList checks that the status list a Redis store keeps holds
+// the entry of every permit of src, and nothing else.
+func wantStatusList(t *testing.T, src store.Store, copied store.StatusListKeeper) {
+	t.Helper()
+	ctx := context.Background()
+	packed, _, err := copied.StatusList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32]statuslist.State{}
+	permits, err := src.ListPermits(ctx, store.PermitFilter{}, "", 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range permits {
+		if p.StatusIndex != nil {
+			want[p.GetStatusIndex()] = store.ListState(p.GetStatus())
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the source's permits hold no status index")
+	}
+	for i := range uint32(len(packed) * 2) {
+		got := statuslist.State(packed[i/2] >> (4 * (i % 2)) & 0xf)
+		if got != want[i] {
+			t.Errorf("status list entry %d of the copy: %v, want %v", i, got, want[i])
+		}
+		delete(want, i)
+	}
+	if len(want) > 0 {
+		t.Errorf("the copy's status list lacks the entries %v", want)
+	}
 }
