@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -112,31 +111,11 @@ func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p := w.Permit
-	if p == nil {
-		return errors.New("redis: write without a permit")
-	}
-	id, citizen := p.GetId(), p.GetHolder().GetCitizenId()
-	if citizen == "" && id != "" {
-		return fmt.Errorf("redis: permit %s has no holder citizen id", id)
-	}
-	if err := checkVersioned("permit", id, p.GetVersion(), w.PrevVersion); err != nil {
+	args, err := permitArgs(w)
+	if err != nil {
 		return err
 	}
-	data, err := marshalOptions.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("redis: marshal permit %s: %w", id, err)
-	}
-	final := "0"
-	if store.IsFinal(p.GetStatus()) {
-		final = "1"
-	}
-	var rec []byte
-	if w.RequestID != "" {
-		rec = requestRecord(kindPermit, w.RequestHash, data)
-	}
-	v, err := s.run(ctx, "write permit "+id, writePermitScript, w.Audit,
-		id, citizen, final, data, strconv.FormatInt(w.PrevVersion, 10), w.RequestID, rec, w.ResolvePending)
+	v, err := s.run(ctx, "write permit "+w.Permit.GetId(), writePermitScript, w.Audit, args...)
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,8 @@ func Run(t *testing.T, b Backend) {
 		{"ServiceRequestEvents", testServiceRequestEvents},
 		{"ServiceRequestAtomic", testServiceRequestAtomic},
 		{"ServiceRequestConcurrent", testServiceRequestConcurrent},
+		{"WritePermits", testWritePermits},
+		{"WritePermitsConcurrent", testWritePermitsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })
