@@ -114,6 +114,7 @@ func (m *mtlsNode) adminToken(t *testing.T) string {
 // division and those allowed from another division.
 var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"PermitService/IssuePermit":                {own: roles(clerk)},
+	"ImportService/ImportPermits":              {own: roles(supervisor)},
 	"PermitService/GetPermit":                  {own: roles(clerk, supervisor, partner), other: roles(partner)},
 	"PermitService/ListPermits":                {own: roles(clerk, supervisor)},
 	"PermitService/EndorsePermit":              {own: roles(clerk)},
@@ -263,7 +264,7 @@ func invoke(ctx context.Context, conn *grpc.ClientConn, method string, md protor
 	}
 	ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, method)
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: md.IsStreamingClient()}, method)
 	if err != nil {
 		return err
 	}
