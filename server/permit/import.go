@@ -43,25 +43,67 @@ func RegisterImportService(r grpc.ServiceRegistrar, im *Importer) {
 	epermitv1.RegisterImportServiceServer(r, im)
 }
 
-// ImportPermits implements epermitv1.ImportServiceServer: it answers each
-// batch received, in order, once its rows are written.
+// importInFlight is how many batches of one stream the node works on at
+// once: while one waits for its commit, the next are checked and join the
+// same or the next commit.
+const importInFlight = 4
+
+// ImportPermits implements epermitv1.ImportServiceServer. It works on up
+// to importInFlight batches at once and answers them in the order
+// received. The rows of one batch are written in order; batches in flight
+// together may be written in either order, so of two rows of one citizen
+// in different batches either may be the one imported (permitctl refuses
+// the later one itself).
 func (im *Importer) ImportPermits(stream epermitv1.ImportService_ImportPermitsServer) error {
-	ctx := stream.Context()
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	type answer struct {
+		results []*epermitv1.ImportResult
+		err     error
+		done    chan struct{}
+	}
+	var (
+		answers = make(chan *answer, importInFlight-1)
+		recvErr = make(chan error, 1)
+	)
+	go func() {
+		defer close(answers)
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					recvErr <- err
+				}
+				return
+			}
+			a := &answer{done: make(chan struct{})}
+			select {
+			case answers <- a:
+			case <-ctx.Done():
+				return
+			}
+			// A batch still in flight when the call ends early (on an
+			// error) finishes or fails with the cancelled context.
+			go func() {
+				defer close(a.done)
+				a.results, a.err = im.s.importBatch(ctx, req.Rows)
+			}()
 		}
-		if err != nil {
+	}()
+	for a := range answers {
+		<-a.done
+		if a.err != nil {
+			return a.err
+		}
+		if err := stream.Send(&epermitv1.ImportPermitsResponse{Results: a.results}); err != nil {
 			return err
 		}
-		results, err := im.s.importBatch(ctx, req.Rows)
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(&epermitv1.ImportPermitsResponse{Results: results}); err != nil {
-			return err
-		}
+	}
+	select {
+	case err := <-recvErr:
+		return err
+	default:
+		return nil
 	}
 }
 
