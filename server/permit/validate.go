@@ -41,4 +41,3 @@ func permitID(v *apierror.Violations, field, s string) string {
 
 // version checks an etag taken from a read.
 func version(v *apierror.Violations, n int64) { validate.Version(v, n, "permit") }
-
