@@ -102,7 +102,8 @@ Exit status:
   2  usage error: unknown command or flag, bad flag value, wrong arguments
   3  verify: the verdict is NOT VALID or STATUS UNKNOWN;
      eligibility: NOT ELIGIBLE;
-     audit verify: the audit log is broken`
+     audit verify: the audit log is broken;
+     import: rows were refused (the error file lists them)`
 
 // globalOptions holds the flags every command shares and what is worked out
 // from them.
@@ -286,6 +287,7 @@ func NewRoot() *cobra.Command {
 		newScenariosCommand(g),
 		newEligibilityCommand(g),
 		newRequestCommand(g),
+		newImportCommand(g),
 	)
 	return root
 }
