@@ -116,16 +116,21 @@ type importState struct {
 	Imported     int64 `json:"imported"`
 	Replayed     int64 `json:"replayed"`
 	Refused      int64 `json:"refused"`
-	Complete     bool  `json:"complete"`
+	// Pending counts the rows imported PENDING (in a federation).
+	Pending  int64 `json:"pending"`
+	Complete bool  `json:"complete"`
 }
 
 // importSummary is what import prints at the end.
 type importSummary struct {
-	File       string  `json:"file"`
-	Rows       int64   `json:"rows"`
-	Imported   int64   `json:"imported"`
-	Replayed   int64   `json:"replayed"`
-	Refused    int64   `json:"refused"`
+	File     string `json:"file"`
+	Rows     int64  `json:"rows"`
+	Imported int64  `json:"imported"`
+	Replayed int64  `json:"replayed"`
+	Refused  int64  `json:"refused"`
+	// Pending counts the imported or replayed permits that wait for the
+	// other members of a federation.
+	Pending    int64   `json:"pending,omitempty"`
 	ErrorsFile string  `json:"errors_file"`
 	Seconds    float64 `json:"seconds"`
 	RowsPerSec float64 `json:"rows_per_second"`
@@ -207,7 +212,7 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 	})
 	progress.finish()
 	elapsed := time.Since(start)
-	sum.Imported, sum.Replayed, sum.Refused = st.Imported, st.Replayed, st.Refused
+	sum.Imported, sum.Replayed, sum.Refused, sum.Pending = st.Imported, st.Replayed, st.Refused, st.Pending
 	sum.Seconds = elapsed.Seconds()
 	if elapsed > 0 {
 		sum.RowsPerSec = float64(st.RowsDone-sum.Resumed) / elapsed.Seconds()
@@ -272,6 +277,9 @@ func (o *importOptions) stream(ctx context.Context, c *client.Client, rd *import
 			} else {
 				r := results[0]
 				results = results[1:]
+				if r.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING {
+					st.Pending++
+				}
 				switch r.Outcome {
 				case epermitv1.ImportOutcome_IMPORT_OUTCOME_IMPORTED:
 					st.Imported++
@@ -572,7 +580,11 @@ func (t *tablePrinter) ImportSummary(s importSummary) error {
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, "resumed    after %d rows done before\n", s.Resumed)
 	}
-	fmt.Fprintf(&b, "imported   %d\nreplayed   %d\nrefused    %d", s.Imported, s.Replayed, s.Refused)
+	fmt.Fprintf(&b, "imported   %d\nreplayed   %d\n", s.Imported, s.Replayed)
+	if s.Pending > 0 {
+		fmt.Fprintf(&b, "pending    %d (waiting for the other member cities to confirm)\n", s.Pending)
+	}
+	fmt.Fprintf(&b, "refused    %d", s.Refused)
 	if s.Refused > 0 {
 		fmt.Fprintf(&b, " (in %s, with the reasons)", s.ErrorsFile)
 	}
