@@ -225,7 +225,7 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if sum.Refused > 0 {
-		return &ExitError{Code: exitNotValid, Err: fmt.Errorf("%d rows refused; they are in %s with the reasons", sum.Refused, o.errors)}
+		return &ExitError{Code: exitNotValid, Err: fmt.Errorf("refused rows: %d; they are in %s with the reasons", sum.Refused, o.errors)}
 	}
 	return nil
 }
