@@ -182,11 +182,6 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 			return err
 		}
 	}
-	errFile, err := openErrorFile(o.errors, st, id)
-	if err != nil {
-		return err
-	}
-	defer errFile.Close()
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -196,6 +191,11 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	errFile, err := openErrorFile(o.errors, st, id)
+	if err != nil {
+		return err
+	}
+	defer errFile.Close()
 	if st.ErrorsOffset == 0 {
 		if err := writeErrorHeader(errFile, rd.Header(), id.BOM); err != nil {
 			return err
