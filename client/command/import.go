@@ -29,7 +29,7 @@ import (
 // limit), and the bytes one message holds at most, well within the
 // node's 256 KiB.
 const (
-	defaultImportBatch = 500
+	defaultImportBatch = 1000
 	maxImportBatch     = 1000
 	maxImportBytes     = 192 << 10
 	// importWindow is how many batches are sent ahead of their answers.
