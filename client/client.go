@@ -88,6 +88,9 @@ type Client struct {
 	// RateLimits is the node's RateLimitService: the admins' overrides
 	// of the rate limits on changes.
 	RateLimits epermitv1.RateLimitServiceClient
+	// Imports is the node's ImportService: the bulk import of existing
+	// residents.
+	Imports epermitv1.ImportServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -132,6 +135,7 @@ func Dial(target string, opts Options) (*Client, error) {
 		Applications: epermitv1.NewApplicationServiceClient(conn),
 		Scenarios:    epermitv1.NewScenarioServiceClient(conn),
 		RateLimits:   epermitv1.NewRateLimitServiceClient(conn),
+		Imports:      epermitv1.NewImportServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

@@ -54,6 +54,19 @@ type Store interface {
 	// recorded with the permit as written, for Replay.
 	WritePermit(ctx context.Context, w PermitWrite) error
 
+	// WritePermits makes each write of ws as WritePermit would, with the
+	// same checks, in order, each checked against the state that the
+	// writes before it left (so of two writes in ws with one request id,
+	// or giving one citizen two non-final permits, the second is
+	// refused). It returns one outcome per write: nil when stored, or the
+	// refusal WritePermit would return; a refusal does not stop the
+	// others. A write that WritePermit refuses before any transaction (a
+	// caller's mistake) fails the whole call before anything is written.
+	// A storage failure is returned as err, with nil outcomes: then any
+	// of the writes may have been stored, each whole (store/bolt: none),
+	// so callers write them again under the same request ids.
+	WritePermits(ctx context.Context, ws []PermitWrite) (refusals []error, err error)
+
 	// GetPending returns the pending cancellation with this id, or
 	// ErrNoPending.
 	GetPending(ctx context.Context, id string) (*epermitv1.PendingCancellation, error)

@@ -29,8 +29,9 @@ them (application), issue permits, record the yearly endorsement
 (签注), suspend, show and list them, take over residents moving from
 another member city (transfer), verify credentials and print their QR
 codes, and submit and follow requests for the public services a permit
-opens (scenarios, eligibility, request); supervisors reinstate permits and
-decide cancellations, two of them for each; admins manage accounts;
+opens (scenarios, eligibility, request); supervisors reinstate permits,
+decide cancellations, two of them for each, and import the division's
+existing residents from a CSV file (import); admins manage accounts;
 auditors read and verify the audit log.
 
 Pointing it at a node:
@@ -103,7 +104,8 @@ Exit status:
   2  usage error: unknown command or flag, bad flag value, wrong arguments
   3  verify: the verdict is NOT VALID or STATUS UNKNOWN;
      eligibility: NOT ELIGIBLE;
-     audit verify: the audit log is broken`
+     audit verify: the audit log is broken;
+     import: rows were refused (the error file lists them)`
 
 // globalOptions holds the flags every command shares and what is worked out
 // from them.
@@ -287,6 +289,7 @@ func NewRoot() *cobra.Command {
 		newScenariosCommand(g),
 		newEligibilityCommand(g),
 		newRequestCommand(g),
+		newImportCommand(g),
 	)
 	return root
 }

@@ -35,6 +35,10 @@ func (v *Violations) Add(field, reason, description string) {
 // Empty reports whether no violation was recorded.
 func (v *Violations) Empty() bool { return len(v.list) == 0 }
 
+// Fields returns the violations recorded, in order, for answers that list
+// them otherwise than as an error (one row of a batch).
+func (v *Violations) Fields() []*errdetails.BadRequest_FieldViolation { return v.list }
+
 // Err returns nil when there are no violations, else an InvalidArgument
 // error with message msg and a BadRequest detail listing them all.
 func (v *Violations) Err(msg string) error {

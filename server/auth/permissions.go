@@ -77,6 +77,12 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.PermitService/VerifyPermit":             {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: PersonalDataOnRequest},
 	"/epermit.v1.PermitService/GetIssuerKey":             {Public: true},
 
+	// ImportService: bringing a division's existing residents in bulk is
+	// a supervisor's decision, like the other changes no clerk makes
+	// alone; admins manage accounts and keys, not permits. Each imported
+	// permit has its own audit entry, written with it.
+	"/epermit.v1.ImportService/ImportPermits": {Roles: roles(supervisor), Mutation: true},
+
 	// ApplicationService: clerks take applications in and supplement them;
 	// clerks and supervisors decide them (approving issues the permit).
 	"/epermit.v1.ApplicationService/SubmitApplication":     {Roles: roles(clerk), Mutation: true, CitizenLimited: true},

@@ -269,6 +269,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		Store: st, Catalogue: compiled, Permits: permits, Division: cfg.Division, Clock: clock, Logger: log,
 	})
 	permit.RegisterService(n.grpc, permits)
+	permit.RegisterImportService(n.grpc, permit.NewImporter(permits))
 	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))

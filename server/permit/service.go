@@ -141,19 +141,7 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 	day := today(now)
 	var v apierror.Violations
 	requestID(&v, req.RequestId)
-	h := holder(&v, req.Holder, day)
-	addr := text(&v, "residence_address", req.ResidenceAddress, 1, maxAddress)
-	start := day
-	if t, ok := date(&v, "residence_start_date", req.ResidenceStartDate); ok {
-		switch birth, _ := parseDate(h.GetBirthDate()); {
-		case t.After(day):
-			v.Add("residence_start_date", "IN_FUTURE", "must not be after today")
-		case h.GetBirthDate() != "" && t.Before(birth):
-			v.Add("residence_start_date", "BEFORE_BIRTH", "must not be before the holder's birth date")
-		default:
-			start = t
-		}
-	}
+	h, addr, start := issueFields(&v, req.Holder, req.ResidenceAddress, req.ResidenceStartDate, day)
 	if err := v.Err("invalid issue request"); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ var (
 	citizenID = validate.CitizenID
 	date      = validate.Date
 	holder    = validate.Holder
+	// issueFields checks the fields of a new permit (IssuePermit, and each
+	// row of ImportPermits).
+	issueFields = validate.IssueFields
 )
 
 // permitID checks and normalises a permit id.

@@ -250,6 +250,10 @@ type indexBatch struct {
 	byID    map[string]int // index into changes, by permit id
 	// assigned are the status-list indices the transaction gives permits.
 	assigned []uint32
+	// byCitizen lists the changes that have had each holder (a change
+	// that moved is listed under both), so that a check does not read
+	// every change of a large transaction (WritePermits).
+	byCitizen map[string][]int
 }
 
 // indexChange is a permit's place in the index as the transaction leaves
@@ -264,7 +268,7 @@ type indexChange struct {
 
 // newBatch starts the index changes of one transaction.
 func (ix *citizenIndex) newBatch() *indexBatch {
-	return &indexBatch{index: ix, byID: make(map[string]int)}
+	return &indexBatch{index: ix, byID: make(map[string]int), byCitizen: make(map[string][]int)}
 }
 
 // set records that the transaction has written the permit id with this
@@ -272,10 +276,14 @@ func (ix *citizenIndex) newBatch() *indexBatch {
 // permit.
 func (b *indexBatch) set(id, from, citizen string, nonFinal bool) {
 	if i, ok := b.byID[id]; ok {
+		if b.changes[i].citizen != citizen {
+			b.byCitizen[citizen] = append(b.byCitizen[citizen], i)
+		}
 		b.changes[i].citizen, b.changes[i].nonFinal = citizen, nonFinal
 		return
 	}
 	b.byID[id] = len(b.changes)
+	b.byCitizen[citizen] = append(b.byCitizen[citizen], len(b.changes))
 	b.changes = append(b.changes, indexChange{id: id, from: from, citizen: citizen, nonFinal: nonFinal})
 }
 
@@ -292,8 +300,8 @@ func (b *indexBatch) nonFinal(citizen, except string) string {
 		}
 		return id
 	}
-	for _, ch := range b.changes {
-		if ch.citizen == citizen && ch.nonFinal && ch.id != except {
+	for _, i := range b.byCitizen[citizen] {
+		if ch := b.changes[i]; ch.citizen == citizen && ch.nonFinal && ch.id != except {
 			return ch.id
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -115,39 +114,11 @@ func (s *Store) WritePermit(ctx context.Context, w store.PermitWrite) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p := w.Permit
-	if p == nil {
-		return errors.New("redis: write without a permit")
-	}
-	id, citizen := p.GetId(), p.GetHolder().GetCitizenId()
-	if citizen == "" && id != "" {
-		return fmt.Errorf("redis: permit %s has no holder citizen id", id)
-	}
-	if err := checkVersioned("permit", id, p.GetVersion(), w.PrevVersion); err != nil {
-		return err
-	}
-	if err := store.CheckStatusIndex(p); err != nil {
-		return err
-	}
-	si := ""
-	if p.StatusIndex != nil {
-		si = strconv.FormatUint(uint64(p.GetStatusIndex()), 10)
-	}
-	data, err := marshalOptions.Marshal(p)
+	args, err := permitArgs(w)
 	if err != nil {
-		return fmt.Errorf("redis: marshal permit %s: %w", id, err)
+		return err
 	}
-	final := "0"
-	if store.IsFinal(p.GetStatus()) {
-		final = "1"
-	}
-	var rec []byte
-	if w.RequestID != "" {
-		rec = requestRecord(kindPermit, w.RequestHash, data)
-	}
-	v, err := s.run(ctx, "write permit "+id, writePermitScript, w.Audit,
-		id, citizen, final, data, strconv.FormatInt(w.PrevVersion, 10), w.RequestID, rec, w.ResolvePending,
-		si, int(store.ListState(p.GetStatus())))
+	v, err := s.run(ctx, "write permit "+w.Permit.GetId(), writePermitScript, w.Audit, args...)
 	if err != nil {
 		return err
 	}

@@ -188,7 +188,7 @@ func auditParts(e *epermitv1.AuditEntry) (auditArgs, error) {
 // and returns its reply: a list whose first element is "OK" or the name
 // of a refusal. On "OK" with an entry it sets e's seq, prev_hash and hash.
 func (s *Store) run(ctx context.Context, what string, sc *goredis.Script, e *epermitv1.AuditEntry, args ...any) ([]any, error) {
-	audit, err := auditParts(e)
+	argv, err := s.scriptArgv(e, args)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,6 @@ func (s *Store) run(ctx context.Context, what string, sc *goredis.Script, e *epe
 		return nil, err
 	}
 	defer s.leave()
-	argv := append([]any{s.prefix, audit[0], audit[1], audit[2]}, args...)
 	v, err := sc.Run(ctx, s.c, []string{s.key("layout")}, argv...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis: %s: %w", what, err)
@@ -204,13 +203,29 @@ func (s *Store) run(ctx context.Context, what string, sc *goredis.Script, e *epe
 	if len(v) == 0 {
 		return nil, fmt.Errorf("redis: %s: empty script reply", what)
 	}
-	if v[0] == "OK" && len(v) == 4 && e != nil {
+	setAudit(v, e)
+	return v, nil
+}
+
+// scriptArgv is the ARGV of a write script: the prefix, the audit
+// arguments of e, then args.
+func (s *Store) scriptArgv(e *epermitv1.AuditEntry, args []any) ([]any, error) {
+	audit, err := auditParts(e)
+	if err != nil {
+		return nil, err
+	}
+	return append([]any{s.prefix, audit[0], audit[1], audit[2]}, args...), nil
+}
+
+// setAudit sets e's seq, prev_hash and hash from a write script's reply
+// "OK" with an entry.
+func setAudit(v []any, e *epermitv1.AuditEntry) {
+	if len(v) == 4 && v[0] == "OK" && e != nil {
 		seq, _ := v[1].(int64)
 		prev, _ := v[2].(string)
 		hash, _ := v[3].(string)
 		e.Seq, e.PrevHash, e.Hash = uint64(seq), []byte(prev), []byte(hash)
 	}
-	return v, nil
 }
 
 // refusal turns a script's reply into the error it stands for: nil for

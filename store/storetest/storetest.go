@@ -92,6 +92,8 @@ func Run(t *testing.T, b Backend) {
 		{"StatusIndex", testStatusIndex},
 		{"StatusIndexConcurrent", testStatusIndexConcurrent},
 		{"StatusListKept", testStatusListKept},
+		{"WritePermits", testWritePermits},
+		{"WritePermitsConcurrent", testWritePermitsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, b) })
