@@ -434,6 +434,11 @@ var (
 	ErrNoPending = errors.New("store: no such pending cancellation")
 	// ErrPendingExists is wrapped by *PendingExistsError.
 	ErrPendingExists = errors.New("store: a cancellation is already pending for the permit")
+	// ErrUnavailable is wrapped around a failure to reach a store that
+	// lives in another process (Redis down, restarting or unreachable):
+	// the operation may be retried. A write that failed so may or may not
+	// have landed; its request id tells on the retry.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 // PendingExistsError is returned when a cancellation is requested for a

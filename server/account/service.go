@@ -243,7 +243,7 @@ func (s *Service) lastAdmin(ctx context.Context, name string) error {
 
 func (s *Service) internal(doing string, err error) error {
 	s.cfg.Logger.Error("store failure", "doing", doing, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }
 
 // isStatus reports whether err is a gRPC status error made by a handler.

@@ -4,18 +4,23 @@
 // clients read back with status.Convert(err).Details().
 //
 // Handlers return these errors directly; causes that callers must not see
-// (store failures) are logged and answered with Internal.
+// (store failures) are logged and answered with Internal, or Unavailable
+// when the store cannot be reached (Failure).
 package apierror
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/yrd-epermit/epermit/store"
 )
 
 // Violations collects field violations of one request; the zero value is
@@ -108,6 +113,17 @@ func Ended(err error) error {
 // Internal hides a cause the caller must not see behind a fixed message.
 func Internal() error {
 	return status.Error(codes.Internal, "internal error; the node's log has the details")
+}
+
+// Failure answers a failure whose cause the caller must not see (the
+// handler logs it): UNAVAILABLE with a retry hint when the store could
+// not be reached (store.ErrUnavailable), so clients retry, else Internal.
+func Failure(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return withDetails(codes.Unavailable, "the node's store cannot be reached; retry shortly (a change retried under the same request id is made once)",
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	}
+	return Internal()
 }
 
 func withDetails(c codes.Code, msg string, details ...protoadapt.MessageV1) error {

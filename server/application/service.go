@@ -583,5 +583,5 @@ func (s *Service) storeError(op string, err error, id ...string) error {
 
 func (s *Service) internal(op string, err error) error {
 	s.cfg.Logger.Error("application service failure", "op", op, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }

@@ -86,7 +86,7 @@ func (s *Service) ListAuditEntries(ctx context.Context, req *epermitv1.ListAudit
 	entries, err := s.store.ListAudit(ctx, f, after, size+1)
 	if err != nil {
 		s.log.Error("store failure", "doing", "listing audit entries", "err", err)
-		return nil, apierror.Internal()
+		return nil, apierror.Failure(err)
 	}
 	resp := &epermitv1.ListAuditEntriesResponse{Entries: entries}
 	if len(entries) > size {
@@ -101,7 +101,7 @@ func (s *Service) VerifyAuditChain(ctx context.Context, _ *epermitv1.VerifyAudit
 	r, err := store.CheckAuditChain(ctx, s.store)
 	if err != nil {
 		s.log.Error("store failure", "doing", "verifying the audit chain", "err", err)
-		return nil, apierror.Internal()
+		return nil, apierror.Failure(err)
 	}
 	if !r.Intact {
 		s.log.Error("audit chain broken", "first_bad_seq", r.FirstBad, "problem", r.Problem)

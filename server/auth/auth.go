@@ -439,7 +439,7 @@ func (g *Guard) audit(ctx context.Context, call *Call, err error) error {
 // internal logs a cause the caller must not see and answers INTERNAL.
 func (g *Guard) internal(doing string, err error) error {
 	g.cfg.Logger.Error("store failure", "doing", doing, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }
 
 // requestID is the request's request_id field, if it has one.

@@ -239,7 +239,7 @@ func (s *Service) GetStatusList(ctx context.Context, req *epermitv1.GetStatusLis
 	data, notModified, err := s.status.Publication(ctx, req.HaveVersion)
 	if err != nil {
 		s.status.log.Error("status list: publish", "err", err)
-		return nil, apierror.Internal()
+		return nil, apierror.Failure(err)
 	}
 	return &epermitv1.GetStatusListResponse{Data: data, NotModified: notModified}, nil
 }

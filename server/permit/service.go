@@ -502,7 +502,7 @@ func (s *Service) storeError(op string, err error, id ...string) error {
 
 func (s *Service) internal(op string, err error) error {
 	s.cfg.Logger.Error("permit service failure", "op", op, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }
 
 func cloneProto[M proto.Message](m M) M { return proto.Clone(m).(M) }

@@ -249,7 +249,7 @@ func (s *Service) undo(ctx context.Context, key string, prev *Override) {
 
 func (s *Service) internal(doing string, err error) error {
 	s.cfg.Logger.Error("rate limit failure", "doing", doing, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }
 
 // describe says what an override does, for the audit entry's note.

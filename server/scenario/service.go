@@ -461,5 +461,5 @@ func (s *Service) storeError(op string, err error, id ...string) error {
 
 func (s *Service) internal(op string, err error) error {
 	s.cfg.Logger.Error("scenario service failure", "op", op, "err", err)
-	return apierror.Internal()
+	return apierror.Failure(err)
 }

@@ -87,6 +87,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		o.MaxRetries = -1 // see noRetries
 		c, addr = goredis.NewClient(o), o.Addr
 	}
+	c.AddHook(unavailableHook{})
 	s := &Store{c: c, prefix: "{epermit:" + opts.Division + "}:"}
 	if err := s.prepare(ctx); err != nil {
 		_ = c.Close()
