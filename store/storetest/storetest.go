@@ -84,6 +84,7 @@ func Run(t *testing.T, b Backend) {
 		{"ServiceRequestIdempotency", testServiceRequestIdempotency},
 		{"ServiceRequestList", testServiceRequestList},
 		{"ServiceRequestOutbox", testServiceRequestOutbox},
+		{"OutboxStats", testOutboxStats},
 		{"ServiceRequestEvents", testServiceRequestEvents},
 		{"ServiceRequestAtomic", testServiceRequestAtomic},
 		{"ServiceRequestConcurrent", testServiceRequestConcurrent},
