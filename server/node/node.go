@@ -84,6 +84,8 @@ type Node struct {
 	peers *federation.Peers
 	// departments are the adapters of the department systems.
 	departments *departments
+	// obs is the node's metrics and load shedding.
+	obs *observer
 	// background is the context of the work the node does by itself
 	// (watching the trust list, polling status lists, settling pending
 	// permits, forwarding applications, delivering service requests);
@@ -148,6 +150,11 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	obs := newObserver(cfg)
+	if obs.metrics != nil {
+		st = obs.metrics.Store(st)
+		obs.metrics.WatchStore(st, clock, cfg.Metrics.DeadlineAtRiskDays)
+	}
 	tokenFile := filepath.Join(cfg.Data, AdminTokenFile)
 	created, err := account.Bootstrap(context.Background(), st, cfg.Division, tokenFile, clock())
 	if err != nil {
@@ -171,7 +178,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(),
-		trust: holder, departments: depts}
+		trust: holder, departments: depts, obs: obs}
 	n.background, n.stopBackground = context.WithCancel(context.Background())
 	var poller *federation.Poller
 	if holder != nil {
@@ -187,6 +194,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 			n.peers = federation.NewPeers(cfg.Division, holder, tc)
 			poller = federation.NewPoller(n.peers, holder, f.StatusRefresh, clock, log)
 			n.goBackground(poller.Run)
+			if obs.metrics != nil {
+				obs.metrics.WatchStatusLists(poller, clock)
+			}
 		}
 		if cfg.Trust.ListFile != "" {
 			n.goBackground(func(ctx context.Context) { holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log) })
@@ -202,9 +212,10 @@ func New(cfg Config, opts Options) (*Node, error) {
 		Rate: rate.Limit(cfg.Limits.MutationsPerSecond), Burst: cfg.Limits.MutationBurst,
 		Clock: clock, Logger: log,
 	})
+	unary, stream := obs.interceptors(log, guard)
 	n.grpc = grpc.NewServer(append(creds,
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), defaultDeadlineUnary(defaultDeadline), guard.Unary()),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.Stream()),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -279,6 +290,14 @@ func New(cfg Config, opts Options) (*Node, error) {
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
+	if err := obs.serve(cfg.Metrics, log); err != nil {
+		n.stopBackground()
+		n.workers.Wait()
+		depts.close()
+		lis.Close()
+		st.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -327,6 +346,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.peers.Close()
 	}
 	n.departments.close()
+	n.obs.close(ctx)
 	return n.store.Close()
 }
 
