@@ -63,6 +63,8 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// Overload bounds the calls handled at once.
 	Overload OverloadConfig `yaml:"overload"`
+	// Tracing configures OpenTelemetry tracing; off by default.
+	Tracing TracingConfig `yaml:"tracing"`
 }
 
 // ApplicationsConfig is what varies by city in applications for a permit.
@@ -208,6 +210,7 @@ func DefaultConfig() Config {
 		Outbox:   defaultOutbox(),
 		Metrics:  MetricsConfig{DeadlineAtRiskDays: defaultAtRiskDays},
 		Overload: OverloadConfig{MaxInFlight: defaultMaxInFlight, QueueWait: defaultQueueWait},
+		Tracing:  TracingConfig{SampleRatio: defaultSampleRatio},
 	}
 }
 
@@ -347,6 +350,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Overload.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Tracing.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	for code, d := range c.Departments {

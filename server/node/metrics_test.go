@@ -157,11 +157,15 @@ func TestMetricsOfARealNode(t *testing.T) {
 	}
 }
 
-// dialPlain connects to n over plaintext loopback with a bearer token.
+// dialPlain connects to n over plaintext loopback, with a bearer token
+// when token is not empty.
 func dialPlain(t *testing.T, n *Node, token string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(token)))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
+	}
+	conn, err := grpc.NewClient(n.Addr().String(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,14 +179,15 @@ func adminTokenOf(t *testing.T, n *Node) string {
 	return (&mtlsNode{node: n}).adminToken(t)
 }
 
-// TestMetricsAndOverloadConfig: metrics are off by default and on
+// TestMetricsAndOverloadConfig: metrics and tracing are off by default,
+// metrics on
 // loopback only unless allowed, pprof only on loopback, and the overload
 // settings are bounded; each refusal names the setting.
 func TestMetricsAndOverloadConfig(t *testing.T) {
 	def := DefaultConfig()
 	if def.Metrics.Listen != "" || def.Metrics.Pprof || def.Overload.MaxInFlight != defaultMaxInFlight ||
-		def.Overload.QueueWait != defaultQueueWait {
-		t.Fatalf("defaults: %+v %+v", def.Metrics, def.Overload)
+		def.Overload.QueueWait != defaultQueueWait || def.Tracing.Endpoint != "" {
+		t.Fatalf("defaults: %+v %+v %+v", def.Metrics, def.Overload, def.Tracing)
 	}
 	for _, tt := range []struct {
 		yaml, want string // want "" for valid
@@ -199,6 +204,9 @@ func TestMetricsAndOverloadConfig(t *testing.T) {
 		{"overload: {max_in_flight: 0}", ""},
 		{"overload: {max_in_flight: -1}", "overload: max_in_flight"},
 		{"overload: {queue_wait: 1m}", "queue_wait"},
+		{"tracing: {endpoint: 127.0.0.1:4317, sample_ratio: 1}", ""},
+		{"tracing: {endpoint: collector}", "tracing.endpoint"},
+		{"tracing: {sample_ratio: 2}", "tracing.sample_ratio"},
 	} {
 		cfg := DefaultConfig()
 		if err := yaml.Unmarshal([]byte(tt.yaml), &cfg); err != nil {

@@ -146,11 +146,14 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if storeURL == "" {
 		storeURL = filepath.Join(cfg.Data, StoreFile)
 	}
+	obs, err := newObserver(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := storeurl.Open(context.Background(), storeURL, cfg.Division)
 	if err != nil {
 		return nil, err
 	}
-	obs := newObserver(cfg)
 	if obs.metrics != nil {
 		st = obs.metrics.Store(st)
 		obs.metrics.WatchStore(st, clock, cfg.Metrics.DeadlineAtRiskDays)
@@ -213,7 +216,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		Clock: clock, Logger: log,
 	})
 	unary, stream := obs.interceptors(log, guard)
-	n.grpc = grpc.NewServer(append(creds,
+	n.grpc = grpc.NewServer(append(append(creds, obs.serverOptions()...),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
@@ -346,7 +349,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.peers.Close()
 	}
 	n.departments.close()
-	n.obs.close(ctx)
+	n.obs.close(ctx, n.log)
 	return n.store.Close()
 }
 

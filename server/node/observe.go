@@ -14,6 +14,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/loadshed"
 	"github.com/yrd-epermit/epermit/server/metrics"
+	"github.com/yrd-epermit/epermit/server/tracing"
 )
 
 // MetricsConfig configures the Prometheus endpoint.
@@ -43,11 +44,39 @@ type OverloadConfig struct {
 	QueueWait time.Duration `yaml:"queue_wait"`
 }
 
+// TracingConfig turns on OpenTelemetry tracing of gRPC calls
+// (server/tracing).
+type TracingConfig struct {
+	// Endpoint is the OTLP/gRPC collector, host:port; empty turns
+	// tracing off. Plaintext on loopback, TLS elsewhere.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the fraction of new traces kept, 0..1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+}
+
+// validate reports what is wrong with the tracing settings.
+func (c TracingConfig) validate() error {
+	if c.SampleRatio < 0 || c.SampleRatio > 1 {
+		return fmt.Errorf("tracing.sample_ratio %v is not within 0..1", c.SampleRatio)
+	}
+	if c.Endpoint == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(c.Endpoint); err != nil {
+		return fmt.Errorf("tracing.endpoint: %w", err)
+	}
+	return nil
+}
+
 // Defaults of the settings above.
 const (
 	defaultAtRiskDays  = 3
-	defaultMaxInFlight = 128
+	defaultMaxInFlight = 64
 	defaultQueueWait   = 100 * time.Millisecond
+	defaultSampleRatio = 0.1
+	// traceFlushTimeout bounds how long shutdown waits to send the spans
+	// still buffered.
+	traceFlushTimeout = 5 * time.Second
 	// metricsHeaderTimeout bounds how long a scraper may take to send its
 	// request headers.
 	metricsHeaderTimeout = 5 * time.Second
@@ -95,18 +124,28 @@ func isLoopback(addr string) (bool, error) {
 	return host == "localhost" || ip != nil && ip.IsLoopback(), nil
 }
 
-// observer is the node's metrics and load shedding, each nil when off.
+// observer is the node's metrics, load shedding and tracing, each nil
+// when off.
 type observer struct {
 	metrics *metrics.Metrics
 	limiter *loadshed.Limiter
+	tracer  *tracing.Tracer
 	http    *http.Server
 	lis     net.Listener
 }
 
 // newObserver builds what cfg turns on; metrics are served once serve is
 // called.
-func newObserver(cfg Config) *observer {
+func newObserver(cfg Config) (*observer, error) {
 	o := &observer{}
+	if cfg.Tracing.Endpoint != "" {
+		t, err := tracing.New(context.Background(), tracing.Config{Endpoint: cfg.Tracing.Endpoint,
+			SampleRatio: cfg.Tracing.SampleRatio, Division: cfg.Division})
+		if err != nil {
+			return nil, err
+		}
+		o.tracer = t
+	}
 	if cfg.Metrics.Listen != "" {
 		o.metrics = metrics.New()
 	}
@@ -116,7 +155,16 @@ func newObserver(cfg Config) *observer {
 			o.metrics.WatchLoad(o.limiter)
 		}
 	}
-	return o
+	return o, nil
+}
+
+// serverOptions are the gRPC server options of what is on: tracing's
+// stats handler.
+func (o *observer) serverOptions() []grpc.ServerOption {
+	if o.tracer == nil {
+		return nil
+	}
+	return []grpc.ServerOption{o.tracer.ServerOption()}
 }
 
 // interceptors returns the node's interceptors in order: recover from
@@ -157,10 +205,17 @@ func (o *observer) serve(cfg MetricsConfig, log *slog.Logger) error {
 }
 
 // close stops serving metrics, waiting for scrapes in progress until ctx
-// ends.
-func (o *observer) close(ctx context.Context) {
+// ends, and sends the spans still buffered.
+func (o *observer) close(ctx context.Context, log *slog.Logger) {
 	if o.http != nil {
 		o.http.Shutdown(ctx)
+	}
+	if o.tracer != nil {
+		flush, cancel := context.WithTimeout(context.Background(), traceFlushTimeout)
+		defer cancel()
+		if err := o.tracer.Shutdown(flush); err != nil {
+			log.Warn("tracing: spans not sent", "err", err)
+		}
 	}
 }
 
