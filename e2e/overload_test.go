@@ -98,8 +98,7 @@ metrics: {listen: "127.0.0.1:0"}
 				if _, ok := first[code]; !ok && err != nil {
 					first[code] = err
 				}
-				// A shed caller comes back when the hint says, as the
-				// project's client does.
+				// A shed caller comes back when the hint says.
 				if d := retryDelay(err); d > 0 {
 					select {
 					case <-run.Done():
