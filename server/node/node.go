@@ -150,6 +150,12 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started {
+			obs.close(context.Background(), log) // the tracer's exporter
+		}
+	}()
 	st, err := storeurl.Open(context.Background(), storeURL, cfg.Division)
 	if err != nil {
 		return nil, err
@@ -301,6 +307,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	started = true
 	return n, nil
 }
 
