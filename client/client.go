@@ -85,6 +85,9 @@ type Client struct {
 	// Scenarios is the node's ScenarioService: the catalogue of public
 	// services and the service requests for permit holders.
 	Scenarios epermitv1.ScenarioServiceClient
+	// RateLimits is the node's RateLimitService: the admins' overrides
+	// of the rate limits on changes.
+	RateLimits epermitv1.RateLimitServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -128,6 +131,7 @@ func Dial(target string, opts Options) (*Client, error) {
 		Audit:        epermitv1.NewAuditServiceClient(conn),
 		Applications: epermitv1.NewApplicationServiceClient(conn),
 		Scenarios:    epermitv1.NewScenarioServiceClient(conn),
+		RateLimits:   epermitv1.NewRateLimitServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

@@ -132,7 +132,7 @@ func startFederationRefreshing(t *testing.T, maxAge, refresh time.Duration, memb
 		cfg := fmt.Sprintf(`division: "%s"
 listen: %s
 data: %s
-limits: {mutations_per_second: 0}
+limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}
 tls: {cert: %s, key: %s, client_ca: %s}
 trust: {registry_pub: %s, list_file: %s, refresh: 1s}
 federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: %s, status_max_age: %s}

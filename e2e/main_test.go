@@ -127,9 +127,9 @@ func startBinary(t *testing.T, bin, dir string, args ...string) *node {
 	return n
 }
 
-// testConfig turns off the per-account rate limit: tests issue many
-// permits as one clerk.
-const testConfig = "limits:\n  mutations_per_second: 0\n"
+// testConfig turns off the rate limits per account and per citizen:
+// tests issue many permits as one clerk, and many for one citizen.
+const testConfig = "limits:\n  mutations_per_second: 0\n  citizen_mutations_per_minute: 0\n"
 
 // startTestNode starts permitd on a free loopback port with its data in a
 // fresh or given folder.

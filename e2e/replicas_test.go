@@ -22,29 +22,8 @@ import (
 // one citizen through the three end with exactly one permit, and a
 // credential issued through one verifies as VALID through another.
 func TestReplicasOnRedis(t *testing.T) {
-	srv := redistest.Start(t)
-	cfg := filepath.Join(t.TempDir(), "permitd.yaml")
-	if err := os.WriteFile(cfg, []byte(testConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start := func(data string) *node {
-		n := startNode(t, data, "--listen", "127.0.0.1:0", "--data", data, "--store", srv.URL(), "--log-level", "warn", "--config", cfg)
-		n.data = data
-		return n
-	}
-	first := start(t.TempDir())
-	key, err := os.ReadFile(filepath.Join(first.data, "issuer.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	replicas := []*node{first}
-	for range 2 {
-		data := t.TempDir()
-		if err := os.WriteFile(filepath.Join(data, "issuer.key"), key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		replicas = append(replicas, start(data))
-	}
+	replicas := startReplicas(t, redistest.Start(t), testConfig, 3)
+	first := replicas[0]
 	clerk := first.staff().clerk
 
 	citizen := citizenid.NewGenerator(71).Next()
@@ -85,4 +64,35 @@ func TestReplicasOnRedis(t *testing.T) {
 	if err != nil || v.Verdict != epermitv1.Verdict_VERDICT_VALID {
 		t.Fatalf("verified through another replica: %v, %v", v, err)
 	}
+}
+
+// startReplicas starts n permitd processes of division 330604 on the
+// redis-server srv with the configuration cfg, each with a data folder of
+// its own and the first one's issuer key, the first one first (it
+// creates the bootstrap admin).
+func startReplicas(t *testing.T, srv *redistest.Server, cfg string, n int) []*node {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "permitd.yaml")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := func(data string) *node {
+		n := startNode(t, data, "--listen", "127.0.0.1:0", "--data", data, "--store", srv.URL(), "--log-level", "warn", "--config", file)
+		n.data = data
+		return n
+	}
+	first := start(t.TempDir())
+	key, err := os.ReadFile(filepath.Join(first.data, "issuer.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []*node{first}
+	for range n - 1 {
+		data := t.TempDir()
+		if err := os.WriteFile(filepath.Join(data, "issuer.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, start(data))
+	}
+	return replicas
 }

@@ -108,13 +108,25 @@ type Store interface {
 	// and there is no such request). w.Request.Version must be
 	// w.PrevVersion+1. The delivery task is the request's
 	// next_attempt_time: a request with one is in the outbox, due then
-	// (DueDeliveries); without one it is not. On success the request id is
-	// recorded with the request as written, for Replay.
+	// (ClaimDeliveries); without one it is not. The write ends a claim
+	// of the request. On success the request id is recorded with the
+	// request as written, for Replay.
 	WriteServiceRequest(ctx context.Context, w ServiceRequestWrite) error
 
-	// DueDeliveries returns up to limit service requests in the outbox
-	// whose next_attempt_time is at or before now, earliest first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*epermitv1.ServiceRequest, error)
+	// ClaimDeliveries takes up to limit service requests in the outbox
+	// that are due at now (next_attempt_time at or before it) and not
+	// held by a claim, earliest next_attempt_time first, then by id, and
+	// holds each until now+lease: no claim before then returns it again.
+	// Taking and holding is one atomic step, so concurrent claimers, also
+	// on other replicas sharing the store, never get the same request
+	// within a lease. The next write of a request ends its hold (the
+	// outcome written says whether and when it is due again); a hold that
+	// runs out leaves the request due at its place, so the request of a
+	// claimer that died is taken over. A claim changes nothing else of
+	// the request and need not be durable: one lost in a crash only lets
+	// the request be claimed again sooner. lease must be positive; a
+	// limit below one claims none.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*epermitv1.ServiceRequest, error)
 
 	// ServiceRequestEvents returns up to limit events with seq > afterSeq,
 	// in seq order.

@@ -9,7 +9,7 @@ import (
 func newAdminCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Manage the accounts allowed to call the node",
+		Short: "Manage the accounts allowed to call the node, and their rate limits",
 		Long: `Manage the accounts of the node's division: people (clerks, supervisors,
 auditors, admins), who authenticate with a bearer token, and systems
 (partner nodes), which authenticate with a client certificate whose subject
@@ -26,7 +26,10 @@ Roles:
   supervisor  reinstates permits; requests and approves cancellations
   clerk       issues, endorses, suspends, reads and lists permits
   auditor     reads and verifies the audit log
-  partner     a partner system: reads and verifies permits, stating a purpose`,
+  partner     a partner system: reads and verifies permits, stating a purpose
+
+'permitctl admin ratelimit' overrides and resets the rate limits on changes
+per account and per citizen id.`,
 		Example: `  permitctl admin add clerk.wang --role clerk --note "上虞区行政服务中心"
   permitctl admin add partner-320502 --role partner --kind system --division 320502
   permitctl admin list
@@ -41,6 +44,7 @@ Roles:
 		newAdminDisableCommand(g),
 		newAdminEnableCommand(g),
 		newAdminRotateCommand(g),
+		newAdminRateLimitCommand(g),
 	)
 	return cmd
 }

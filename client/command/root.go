@@ -82,8 +82,9 @@ without it, permitctl reads the permit first and uses its current version.
 Each change carries a request id (--request-id; by default a new one, which
 begins with the time so that ids sort in the order they were made): when a
 change times out, run it again with the same request id and the node applies
-it at most once. The node may limit how fast an account makes changes; it
-then answers resource exhausted, and the error says when to retry.
+it at most once. The node limits how fast an account makes changes, and how
+many changes name one citizen; beyond a limit it answers resource
+exhausted, and the error says which limit and when to retry.
 
 Environment:
   PERMITCTL_SERVER      address of the permitd node, for --server

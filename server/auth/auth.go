@@ -1,8 +1,9 @@
 // Package auth decides who may call the node: it authenticates every call
 // (a bearer token for people, a client certificate for systems), checks the
 // permission table, asks partners for the purpose of reading personal data,
-// rate-limits changes per identity, and records the audit entries that the
-// handlers do not write with their changes.
+// has changes rate-limited per identity and per citizen (server/ratelimit),
+// and records the audit entries that the handlers do not write with their
+// changes.
 package auth
 
 import (
@@ -18,17 +19,15 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/time/rate"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/pki"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/store"
@@ -184,23 +183,27 @@ type Config struct {
 	// Division is the node's division: clerks, supervisors, admins and
 	// auditors act only for it.
 	Division string
-	// Rate and Burst are each identity's token bucket for changes; a Rate of
-	// 0 turns rate limiting off.
-	Rate  rate.Limit
-	Burst int
+	// Limiter decides whether a change may go on; nil lets every change
+	// through.
+	Limiter Limiter
 	// Clock tells the time; time.Now when nil.
 	Clock func() time.Time
 	// Logger logs refusals; slog.Default() when nil.
 	Logger *slog.Logger
 }
 
+// Limiter rate-limits changes (server/ratelimit.Limiter).
+type Limiter interface {
+	// Check takes one change from the caller's budget and, when citizen is
+	// not empty, from the citizen id's. Beyond a limit it returns the
+	// refusal for the caller (RESOURCE_EXHAUSTED with a retry hint).
+	Check(ctx context.Context, caller, citizen string) error
+}
+
 // Guard is the node's authentication, authorization, rate limiting and
 // audit interceptor.
 type Guard struct {
 	cfg Config
-
-	mu       sync.Mutex
-	limiters map[string]*rate.Limiter
 }
 
 // New returns a Guard.
@@ -211,7 +214,7 @@ func New(cfg Config) *Guard {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Guard{cfg: cfg, limiters: map[string]*rate.Limiter{}}
+	return &Guard{cfg: cfg}
 }
 
 var (
@@ -241,7 +244,11 @@ func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 		audited := rule.Mutation || rule.Audited || rule.Personal == AlwaysPersonalData ||
 			rule.Personal == PersonalDataOnRequest && asksPersonal(req)
 
-		if err := g.authorize(p, rule, call, audited); err != nil {
+		err = g.authorize(p, rule, call, audited)
+		if err == nil && rule.Mutation {
+			err = g.limit(ctx, p, rule, req)
+		}
+		if err != nil {
 			if status.Code(err) != codes.ResourceExhausted {
 				g.audit(ctx, call, err)
 			}
@@ -282,9 +289,7 @@ func (g *Guard) Stream() grpc.StreamServerInterceptor {
 		call := &Call{Principal: p, Method: info.FullMethod, Purpose: purpose(ctx), now: g.cfg.Clock}
 		audited := rule.Mutation || rule.Audited || rule.Personal != NoPersonalData
 		if err := g.authorize(p, rule, call, audited); err != nil {
-			if status.Code(err) != codes.ResourceExhausted {
-				g.audit(ctx, call, err)
-			}
+			g.audit(ctx, call, err)
 			return err
 		}
 		if audited {
@@ -352,9 +357,9 @@ func (g *Guard) authenticate(ctx context.Context) (*Principal, error) {
 	return &Principal{Account: a.Name, Division: a.Division, Roles: a.Roles, Via: ByCertificate}, nil
 }
 
-// authorize checks the permission table, the stated purpose and the rate
-// limit. The answer never depends on the target, so a refusal does not
-// tell whether a permit exists.
+// authorize checks the permission table and the stated purpose. The
+// answer never depends on the target, so a refusal does not tell whether a
+// permit exists.
 func (g *Guard) authorize(p *Principal, rule Rule, call *Call, personal bool) error {
 	var acting []epermitv1.Role
 	for _, r := range rule.Roles {
@@ -371,28 +376,55 @@ func (g *Guard) authorize(p *Principal, rule Rule, call *Call, personal bool) er
 			return errNoPurpose
 		}
 	}
-	if rule.Mutation && g.cfg.Rate > 0 {
-		if wait := g.limiter(p.Account).Reserve(); !wait.OK() || wait.Delay() > 0 {
-			delay := wait.Delay()
-			wait.Cancel()
-			st, _ := status.New(codes.ResourceExhausted, "too many changes from account "+p.Account+"; retry later").
-				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(max(delay, 10*time.Millisecond))})
-			return st.Err()
-		}
-	}
 	return nil
 }
 
-// limiter returns the token bucket of an account.
-func (g *Guard) limiter(account string) *rate.Limiter {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l, ok := g.limiters[account]
-	if !ok {
-		l = rate.NewLimiter(g.cfg.Rate, g.cfg.Burst)
-		g.limiters[account] = l
+// limit has a change rate-limited: per caller, and per citizen id when the
+// rule says so and the request names a valid one.
+func (g *Guard) limit(ctx context.Context, p *Principal, rule Rule, req any) error {
+	if g.cfg.Limiter == nil {
+		return nil
 	}
-	return l
+	citizen := ""
+	if rule.CitizenLimited {
+		citizen = g.citizenOf(ctx, req)
+	}
+	return g.cfg.Limiter.Check(ctx, p.Account, citizen)
+}
+
+// citizenOf is the citizen id a change names, normalised, or "" when it
+// names none or an invalid one (the handler refuses that). A service
+// request for a permit of this node names its holder: the permit is read
+// for it, since a citizen id sent beside a permit id is not checked.
+func (g *Guard) citizenOf(ctx context.Context, req any) string {
+	var id string
+	switch r := req.(type) {
+	case interface{ GetHolder() *epermitv1.Holder }:
+		id = r.GetHolder().GetCitizenId()
+	case interface{ GetApplication() *epermitv1.Application }:
+		id = r.GetApplication().GetHolder().GetCitizenId()
+	case interface {
+		GetPermit() *epermitv1.ServicePermit
+	}:
+		sp := r.GetPermit()
+		id = sp.GetCitizenId()
+		if permitID := sp.GetPermitId(); permitID != "" {
+			id = ""
+			if p, err := g.cfg.Store.GetPermit(ctx, permitID); err == nil {
+				id = p.GetHolder().GetCitizenId()
+			}
+		}
+	case interface{ GetCitizenId() string }:
+		id = r.GetCitizenId()
+	}
+	if id == "" {
+		return ""
+	}
+	parsed, err := citizenid.Parse(id, g.cfg.Clock())
+	if err != nil {
+		return ""
+	}
+	return parsed.Number
 }
 
 // audit appends the call's entry with the outcome of err.

@@ -31,6 +31,11 @@ type Rule struct {
 	// Mutation marks methods that change state: they are audited in the
 	// same transaction as the change and rate limited per identity.
 	Mutation bool
+	// CitizenLimited marks changes that name a citizen (an issue, a
+	// transfer, an application, a service request): they are also rate
+	// limited per citizen id, so that no caller, or set of callers, can
+	// flood one resident's record.
+	CitizenLimited bool
 	// Personal tells whether the answer carries personal data.
 	Personal PersonalData
 	// Audited marks other calls that leave an audit entry (account changes
@@ -58,8 +63,8 @@ func roles(r ...epermitv1.Role) []epermitv1.Role { return r }
 var Permissions = map[string]Rule{
 	// PermitService: clerks do the daily work, supervisors reinstate and
 	// decide cancellations (two of them), partners read and verify.
-	"/epermit.v1.PermitService/IssuePermit":              {Roles: roles(clerk), Mutation: true},
-	"/epermit.v1.PermitService/TransferPermit":           {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.PermitService/IssuePermit":              {Roles: roles(clerk), Mutation: true, CitizenLimited: true},
+	"/epermit.v1.PermitService/TransferPermit":           {Roles: roles(clerk), Mutation: true, CitizenLimited: true},
 	"/epermit.v1.PermitService/GetPermit":                {Roles: roles(clerk, supervisor, partner), AnyDivision: roles(partner), Personal: AlwaysPersonalData},
 	"/epermit.v1.PermitService/ListPermits":              {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
 	"/epermit.v1.PermitService/EndorsePermit":            {Roles: roles(clerk), Mutation: true},
@@ -74,7 +79,7 @@ var Permissions = map[string]Rule{
 
 	// ApplicationService: clerks take applications in and supplement them;
 	// clerks and supervisors decide them (approving issues the permit).
-	"/epermit.v1.ApplicationService/SubmitApplication":     {Roles: roles(clerk), Mutation: true},
+	"/epermit.v1.ApplicationService/SubmitApplication":     {Roles: roles(clerk), Mutation: true, CitizenLimited: true},
 	"/epermit.v1.ApplicationService/GetApplication":        {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
 	"/epermit.v1.ApplicationService/ListApplications":      {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
 	"/epermit.v1.ApplicationService/SupplementApplication": {Roles: roles(clerk), Mutation: true},
@@ -87,7 +92,7 @@ var Permissions = map[string]Rule{
 	// within the node. A department system reports its decisions.
 	"/epermit.v1.ScenarioService/ListScenarios":               {Roles: allRoles},
 	"/epermit.v1.ScenarioService/CheckEligibility":            {Roles: roles(clerk, supervisor, partner), Personal: AlwaysPersonalData},
-	"/epermit.v1.ScenarioService/SubmitServiceRequest":        {Roles: roles(clerk, partner), Mutation: true},
+	"/epermit.v1.ScenarioService/SubmitServiceRequest":        {Roles: roles(clerk, partner), Mutation: true, CitizenLimited: true},
 	"/epermit.v1.ScenarioService/GetServiceRequest":           {Roles: roles(clerk, supervisor, partner), Personal: AlwaysPersonalData},
 	"/epermit.v1.ScenarioService/ListServiceRequests":         {Roles: roles(clerk, supervisor), Personal: AlwaysPersonalData},
 	"/epermit.v1.ScenarioService/CancelServiceRequest":        {Roles: roles(clerk, supervisor), Mutation: true},
@@ -102,6 +107,12 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.AccountService/EnableAccount":  {Roles: roles(admin), Mutation: true},
 	"/epermit.v1.AccountService/RotateToken":    {Roles: roles(admin), Mutation: true},
 	"/epermit.v1.AccountService/WhoAmI":         {Roles: allRoles, AnyDivision: allRoles},
+
+	// RateLimitService: admin work; every change is audited.
+	"/epermit.v1.RateLimitService/SetRateLimitOverride":   {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.RateLimitService/ClearRateLimitOverride": {Roles: roles(admin), Mutation: true},
+	"/epermit.v1.RateLimitService/ListRateLimitOverrides": {Roles: roles(admin)},
+	"/epermit.v1.RateLimitService/ResetRateLimit":         {Roles: roles(admin), Mutation: true},
 
 	// AuditService: auditor work; reading the log is itself recorded.
 	"/epermit.v1.AuditService/ListAuditEntries": {Roles: roles(auditor), Audited: true},
@@ -120,7 +131,7 @@ var Permissions = map[string]Rule{
 	"/epermit.v1.FederationService/SupersedePermit":     {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},
 	// A member hands over an application it accepted on this node's behalf
 	// (异地代收); the change is audited with the caller's account.
-	"/epermit.v1.FederationService/ForwardApplication": {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true},
+	"/epermit.v1.FederationService/ForwardApplication": {Roles: roles(partner), AnyDivision: roles(partner), Mutation: true, CitizenLimited: true},
 
 	// Standard services: health checks for load balancers and
 	// orchestrators, reflection for tools such as grpcurl. Neither reveals

@@ -126,9 +126,9 @@ func (s *timedStore) WriteServiceRequest(ctx context.Context, w store.ServiceReq
 	return s.next.WriteServiceRequest(ctx, w)
 }
 
-func (s *timedStore) DueDeliveries(ctx context.Context, now time.Time, limit int) (_ []*epermitv1.ServiceRequest, err error) {
-	defer s.observe("DueDeliveries", time.Now(), &err)
-	return s.next.DueDeliveries(ctx, now, limit)
+func (s *timedStore) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) (_ []*epermitv1.ServiceRequest, err error) {
+	defer s.observe("ClaimDeliveries", time.Now(), &err)
+	return s.next.ClaimDeliveries(ctx, now, lease, limit)
 }
 
 func (s *timedStore) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit int) (_ []store.ServiceRequestEvent, err error) {

@@ -153,6 +153,10 @@ var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"ApplicationService/SupplementApplication": {own: roles(clerk)},
 	"ApplicationService/ApproveApplication":    {own: roles(clerk, supervisor)},
 	"ApplicationService/RejectApplication":     {own: roles(clerk, supervisor)},
+	"RateLimitService/SetRateLimitOverride":    {own: roles(admin)},
+	"RateLimitService/ClearRateLimitOverride":  {own: roles(admin)},
+	"RateLimitService/ListRateLimitOverrides":  {own: roles(admin)},
+	"RateLimitService/ResetRateLimit":          {own: roles(admin)},
 }
 
 var (

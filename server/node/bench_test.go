@@ -19,9 +19,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/client"
 	"github.com/yrd-epermit/epermit/store/redis/redistest"
+	"github.com/yrd-epermit/epermit/synth"
 
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
@@ -87,14 +87,14 @@ func benchmarkNode(b *testing.B, storeURL string) {
 	}
 	health := func(i int) healthpb.HealthClient { return healthpb.NewHealthClient(conns[i%len(conns)]) }
 
-	ids := citizenid.NewGenerator(2026)
+	residents, err := synth.New(synth.Options{Seed: 2026, Division: cfg.Division})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next uint64
 	issueReq := func() *epermitv1.IssuePermitRequest {
-		return &epermitv1.IssuePermitRequest{
-			RequestId: client.NewRequestID(),
-			Holder: &epermitv1.Holder{Name: "测试者丙", CitizenId: ids.Next(), Ethnicity: "汉",
-				HukouAddress: "安徽省阜阳市测试县测试镇5号"},
-			ResidenceAddress: "浙江省绍兴市上虞区百官街道测试路8号",
-		}
+		next++
+		return residents.Resident(next).IssueRequest(client.NewRequestID())
 	}
 	// Permits to read and verify.
 	var seeded []*epermitv1.IssuePermitResponse

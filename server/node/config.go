@@ -161,13 +161,21 @@ type TLSConfig struct {
 	ClientCA string `yaml:"client_ca"`
 }
 
-// LimitsConfig is the per-identity rate limit on changes.
+// LimitsConfig is the default rate limits on changes (server/ratelimit),
+// per caller and per citizen id; operators override them per key with
+// permitctl admin ratelimit.
 type LimitsConfig struct {
 	// MutationsPerSecond is each account's sustained rate of changes; 0
 	// turns the limit off.
 	MutationsPerSecond float64 `yaml:"mutations_per_second"`
 	// MutationBurst is how many changes an account may make at once.
 	MutationBurst int `yaml:"mutation_burst"`
+	// CitizenMutationsPerMinute is the sustained rate of the changes that
+	// name one citizen id (issue, transfer, application, service request),
+	// whoever makes them; 0 turns the limit off.
+	CitizenMutationsPerMinute float64 `yaml:"citizen_mutations_per_minute"`
+	// CitizenMutationBurst is how many such changes may come at once.
+	CitizenMutationBurst int `yaml:"citizen_mutation_burst"`
 }
 
 // RulesConfig holds what varies by city in the permit lifecycle.
@@ -200,7 +208,7 @@ func DefaultConfig() Config {
 		Data:       "data",
 		Rules:      RulesConfig{EndorsementWindowMonths: 1},
 		Log:        LogConfig{Format: "text", Level: "info"},
-		Limits:     LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40},
+		Limits:     LimitsConfig{MutationsPerSecond: 20, MutationBurst: 40, CitizenMutationsPerMinute: 1, CitizenMutationBurst: 20},
 		Trust:      TrustConfig{Refresh: time.Minute},
 		Federation: FederationConfig{StatusRefresh: time.Minute, StatusMaxAge: time.Hour},
 		Applications: ApplicationsConfig{
@@ -355,6 +363,9 @@ func (c Config) Validate() error {
 	if err := c.Tracing.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.checkLease(); err != nil {
+		errs = append(errs, err)
+	}
 	for code, d := range c.Departments {
 		if d.Endpoint == "" {
 			errs = append(errs, fmt.Errorf("departments.%s.endpoint is empty", code))
@@ -387,11 +398,14 @@ func (c Config) Validate() error {
 	if _, err := c.Applications.requirements(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Limits.MutationsPerSecond < 0 || c.Limits.MutationBurst < 0 {
+	if l := c.Limits; l.MutationsPerSecond < 0 || l.MutationBurst < 0 || l.CitizenMutationsPerMinute < 0 || l.CitizenMutationBurst < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	if c.Limits.MutationsPerSecond > 0 && c.Limits.MutationBurst < 1 {
 		errs = append(errs, errors.New("limits.mutation_burst must be at least 1 when limits.mutations_per_second is set"))
+	}
+	if c.Limits.CitizenMutationsPerMinute > 0 && c.Limits.CitizenMutationBurst < 1 {
+		errs = append(errs, errors.New("limits.citizen_mutation_burst must be at least 1 when limits.citizen_mutations_per_minute is set"))
 	}
 	return errors.Join(errs...)
 }

@@ -78,6 +78,8 @@ func TestLoadRejects(t *testing.T) {
 		{"material without a name", []string{"--config", write("f.yaml", "applications:\n  required_materials:\n    - code: id_card\n      zh: 居民身份证\n")}, "needs both its Chinese (zh) and English (en) name"},
 		{"material listed twice", []string{"--config", write("g.yaml", "applications:\n  required_materials:\n    - {code: photo, zh: 照片, en: photo}\n    - {code: photo, zh: 照片, en: photo}\n")}, `"photo" is listed twice`},
 		{"nested choice", []string{"--config", write("h.yaml", "applications:\n  required_materials:\n    - code: proof\n      zh: 证明\n      en: proof\n      any_of:\n        - {code: a, zh: 甲, en: a, any_of: [{code: b, zh: 乙, en: b}]}\n        - {code: c, zh: 丙, en: c}\n")}, "has a choice of its own"},
+		{"lease within a timeout", []string{"--config", write("i.yaml", "outbox:\n  lease: 8s\ndepartments:\n  hrss: {endpoint: \"127.0.0.1:7800\", timeout: 10s}\n")}, "outbox.lease 8s must be longer than the longest department timeout, 10s"},
+		{"negative lease", []string{"--config", write("j.yaml", "outbox:\n  lease: -1s\n")}, "outbox.lease -1s"},
 		{"bad log level", []string{"--log-level", "loud"}, "log level"},
 		{"stray argument", []string{"serve"}, "unexpected argument"},
 		{"unknown flag", []string{"--port", "1"}, "flag provided but not defined"},

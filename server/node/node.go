@@ -18,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -33,6 +32,7 @@ import (
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/federation"
 	"github.com/yrd-epermit/epermit/server/permit"
+	"github.com/yrd-epermit/epermit/server/ratelimit"
 	"github.com/yrd-epermit/epermit/server/scenario"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/storeurl"
@@ -160,7 +160,12 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if obs.metrics != nil {
+	limiter, err := newLimiter(cfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if obs.metrics != nil { // after newLimiter, which looks for the Redis store itself
 		st = obs.metrics.Store(st)
 		obs.metrics.WatchStore(st, clock, cfg.Metrics.DeadlineAtRiskDays)
 	}
@@ -217,8 +222,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		n.bootstrapped = tokenFile
 	}
 	guard := auth.New(auth.Config{
-		Store: st, Division: cfg.Division,
-		Rate: rate.Limit(cfg.Limits.MutationsPerSecond), Burst: cfg.Limits.MutationBurst,
+		Store: st, Division: cfg.Division, Limiter: limiter,
 		Clock: clock, Logger: log,
 	})
 	unary, stream := obs.interceptors(log, guard)
@@ -284,6 +288,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))
+	ratelimit.RegisterService(n.grpc, ratelimit.NewService(ratelimit.ServiceConfig{Limiter: limiter, Store: st, Clock: clock, Logger: log}))
 	federation.RegisterService(n.grpc, federation.NewService(status, permits).WithApplications(apps))
 	scenario.RegisterService(n.grpc, scenarios)
 	scenario.RegisterReports(n.grpc, scenario.NewReports(scenarios))

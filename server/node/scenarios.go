@@ -37,6 +37,10 @@ type OutboxConfig struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Workers bounds the deliveries in flight.
 	Workers int `yaml:"workers"`
+	// Lease is how long a request taken for delivery is held from the
+	// other replicas sharing the store; longer than every department's
+	// timeout. Zero: the longest timeout plus scenario.LeaseMargin.
+	Lease time.Duration `yaml:"lease"`
 	// BreakerFailures consecutive failures open a department's circuit
 	// for BreakerCoolDown.
 	BreakerFailures int           `yaml:"breaker_failures"`
@@ -55,6 +59,20 @@ func (o OutboxConfig) validate() error {
 	if o.MaxAttempts < 1 || o.Workers < 1 || o.BreakerFailures < 1 || o.Backoff <= 0 || o.MaxBackoff < o.Backoff ||
 		o.Timeout <= 0 || o.BreakerCoolDown <= 0 {
 		return errors.New("outbox: max_attempts, workers and breaker_failures must be at least 1, backoff, timeout and breaker_cool_down positive, max_backoff at least backoff")
+	}
+	return nil
+}
+
+// checkLease reports a lease that is negative or not longer than the
+// longest timeout of a call to a department: a claim must outlast the
+// delivery it covers, or another replica may deliver the request too.
+func (c Config) checkLease() error {
+	longest := c.Outbox.Timeout
+	for _, d := range c.Departments {
+		longest = max(longest, d.Timeout)
+	}
+	if l := c.Outbox.Lease; l < 0 || (l > 0 && l <= longest) {
+		return fmt.Errorf("outbox.lease %v must be longer than the longest department timeout, %v (0: that plus %v)", l, longest, scenario.LeaseMargin)
 	}
 	return nil
 }
@@ -128,6 +146,6 @@ func (d *departments) close() {
 func (o OutboxConfig) outboxConfig(d *departments) scenario.OutboxConfig {
 	return scenario.OutboxConfig{
 		Departments: d.adapters, Timeouts: d.timeouts, DefaultTimeout: o.Timeout,
-		MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff, Workers: o.Workers, Poll: time.Second,
+		Lease: o.Lease, MaxAttempts: o.MaxAttempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff, Workers: o.Workers, Poll: time.Second,
 	}
 }

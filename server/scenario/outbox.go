@@ -30,6 +30,10 @@ type OutboxConfig struct {
 	// not named.
 	Timeouts       map[string]time.Duration
 	DefaultTimeout time.Duration
+	// Lease is how long a claimed request is held for this node's
+	// delivery before others may take it: longer than any call's
+	// timeout. Zero means the longest timeout plus LeaseMargin.
+	Lease time.Duration
 	// MaxAttempts is how many deliveries are tried before FAILED.
 	MaxAttempts int
 	// Backoff is the wait after the first failed attempt; it doubles per
@@ -42,6 +46,11 @@ type OutboxConfig struct {
 	Poll time.Duration
 }
 
+// LeaseMargin is what the default lease adds to the longest timeout: time
+// to read the request before the call and to record its outcome after,
+// and for the clocks of replicas to differ.
+const LeaseMargin = 10 * time.Second
+
 // DefaultOutboxConfig is a config for production: 8 attempts over about
 // half an hour, 16 deliveries in flight.
 func DefaultOutboxConfig() OutboxConfig {
@@ -49,22 +58,47 @@ func DefaultOutboxConfig() OutboxConfig {
 		MaxBackoff: 10 * time.Minute, Workers: 16, Poll: time.Second}
 }
 
+// lease is Lease, or the longest timeout plus LeaseMargin when it is zero.
+func (c OutboxConfig) lease() time.Duration {
+	if c.Lease > 0 {
+		return c.Lease
+	}
+	longest := c.DefaultTimeout
+	for _, t := range c.Timeouts {
+		longest = max(longest, t)
+	}
+	return longest + LeaseMargin
+}
+
 // RunOutbox delivers due requests until ctx ends, then waits for the
-// deliveries in flight. Every delivery is a call to the department with
-// the request's id as idempotency key, so a delivery repeated after a
-// crash is the same request to the department.
+// deliveries in flight. When workers are free it claims as many due
+// requests as there are free workers (Store.ClaimDeliveries) for the
+// lease, so that no other replica on the same store delivers them
+// meanwhile; the outcome it records ends the claim, and the requests of
+// a replica that died are taken over when their lease runs out. Every
+// delivery is a call to the department with the request's id as
+// idempotency key, so a delivery repeated after a crash is the same
+// request to the department.
 func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		inFlight = map[string]bool{}
 		slots    = make(chan struct{}, max(cfg.Workers, 1))
+		lease    = cfg.lease()
 	)
 	defer wg.Wait()
 	for {
-		due, err := s.cfg.Store.DueDeliveries(ctx, s.cfg.Clock(), 4*cap(slots))
+		free := takeSlots(ctx, slots)
+		if free == 0 {
+			return
+		}
+		due, err := s.cfg.Store.ClaimDeliveries(ctx, s.cfg.Clock(), lease, free)
 		if err != nil && ctx.Err() == nil {
-			s.cfg.Logger.Error("outbox: read due deliveries", "err", err)
+			s.cfg.Logger.Error("outbox: claim due deliveries", "err", err)
+		}
+		for range free - len(due) {
+			<-slots
 		}
 		for _, r := range due {
 			mu.Lock()
@@ -72,12 +106,10 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 			inFlight[r.Id] = true
 			mu.Unlock()
 			if busy {
+				// Still being delivered here past its lease: that
+				// delivery records the outcome.
+				<-slots
 				continue
-			}
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
 			}
 			wg.Go(func() {
 				defer func() {
@@ -86,8 +118,8 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 					delete(inFlight, r.Id)
 					mu.Unlock()
 				}()
-				// The list of due requests may predate a delivery that
-				// ended since: deliver only what is still due as listed.
+				// Deliver only what is still due as claimed: a write
+				// since the claim (a cancellation, an outcome) ended it.
 				cur, err := s.cfg.Store.GetServiceRequest(ctx, r.Id)
 				if err != nil || cur.Version != r.Version || cur.NextAttemptTime == nil {
 					return
@@ -95,8 +127,8 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 				s.deliver(ctx, cfg, cur)
 			})
 		}
-		if len(due) == 4*cap(slots) {
-			continue // more are due
+		if len(due) == free {
+			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():
@@ -105,6 +137,26 @@ func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
 		case <-time.After(cfg.Poll):
 		}
 	}
+}
+
+// takeSlots waits for a free worker slot and takes it with every other
+// free one, returning how many it took; 0 when ctx ends first.
+func takeSlots(ctx context.Context, slots chan struct{}) int {
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for n < cap(slots) {
+		select {
+		case slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
 }
 
 // deliver makes one delivery attempt of r and records its outcome.

@@ -370,7 +370,7 @@ func TestCancel(t *testing.T) {
 	if err != nil || resp.Request.State != epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_CANCELLED || resp.Request.NextAttemptTime != nil {
 		t.Fatalf("cancel: %v, %v", resp, err)
 	}
-	due, _ := h.store.DueDeliveries(t.Context(), time.Now().Add(time.Hour), 10)
+	due, _ := h.store.ClaimDeliveries(t.Context(), time.Now().Add(time.Hour), time.Minute, 10)
 	if len(due) != 0 {
 		t.Fatalf("a cancelled request is still in the outbox: %v", due)
 	}

@@ -76,9 +76,11 @@
 //
 //   - service_request_outbox: the requests whose delivery is pending.
 //     Key = 8-byte Unix time of next_attempt_time in nanoseconds (clamped
-//     at zero) || request id; empty value. A request has a key exactly
-//     while its next_attempt_time is set; the due requests are the keys
-//     up to now.
+//     at zero) || request id; value = the claim that holds the request
+//     (ClaimDeliveries): 8-byte Unix time in nanoseconds until which it is
+//     held, or empty for none. A request has a key exactly while its
+//     next_attempt_time is set; the due requests are the keys up to now,
+//     less those held past now. A claim leaves the key where it is.
 //
 //   - service_request_events: the event log of service requests. Key =
 //     8-byte seq, from 1, without gaps; value = the request as that write
@@ -182,7 +184,8 @@
 // A service request write keeps its buckets in step in its transaction:
 // it reads the stored request to check the version, and takes from it the
 // old outbox key to replace with the new request's (leaving a key that
-// does not change alone), and with Event set appends the event
+// does not change alone, but for ending its claim), and with Event set
+// appends the event
 // under the last seq plus one. Write transactions run one at a time and
 // the writes within one in order, so seqs are given in commit order: a
 // read transaction sees a prefix of the log, and a reader that resumes

@@ -1,13 +1,11 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -89,45 +87,6 @@ func seekBefore(c *bbolt.Cursor, after string) (k, v []byte) {
 	return c.Prev()
 }
 
-// DueDeliveries returns up to limit service requests in the outbox whose
-// next_attempt_time is at or before now, earliest first (then by id). It
-// reads the outbox index up to now and decodes only the due requests. A
-// limit below one returns none.
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*epermitv1.ServiceRequest, error) {
-	var out []*epermitv1.ServiceRequest
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		if limit < 1 {
-			return nil
-		}
-		reqs := tx.Bucket(bucketServiceReqs)
-		end := deadlinePrefix(now)
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
-			if len(k) <= 8 {
-				return fmt.Errorf("bolt: malformed outbox key %x", k)
-			}
-			if bytes.Compare(k[:8], end) > 0 {
-				break
-			}
-			id := string(k[8:])
-			v := reqs.Get(k[8:])
-			if v == nil {
-				return fmt.Errorf("bolt: outbox names missing service request %s", id)
-			}
-			r, err := unmarshalServiceRequest(id, v)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // ServiceRequestEvents returns up to limit events with seq > afterSeq, in
 // seq order. A limit below one returns none.
 func (s *Store) ServiceRequestEvents(ctx context.Context, afterSeq uint64, limit int) ([]store.ServiceRequestEvent, error) {
@@ -168,8 +127,8 @@ func (s *Store) ServiceRequestEventHead(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
-// WriteServiceRequest stores w.Request, its outbox key, its event, its
-// request record and its audit entry, after the checks that
+// WriteServiceRequest stores w.Request, its outbox key (without a
+// claim), its event, its request record and its audit entry, after the checks that
 // store.Store.WriteServiceRequest lists, all in one transaction, and adds
 // it to the in-memory permit index. The write is
 // durable when it returns nil, unless the store was opened with NoSync;
@@ -213,7 +172,11 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 		}
 		// Before the commit: see permitRequests.
 		s.srPermits.add(r.GetPermitId(), r.GetId())
-		if err := moveKey(tx.Bucket(bucketOutbox), oldOutbox, outboxKey(r)); err != nil {
+		outbox, newOutbox := tx.Bucket(bucketOutbox), outboxKey(r)
+		if err := moveKey(outbox, oldOutbox, newOutbox); err != nil {
+			return nil, err
+		}
+		if err := endClaim(outbox, newOutbox); err != nil {
 			return nil, err
 		}
 		if w.Event {

@@ -85,7 +85,7 @@ func TestServiceRequestFailedWriteLandsNothing(t *testing.T) {
 		}
 		evIDs = append(evIDs, e.Request.GetId())
 	}
-	due, err := s.DueDeliveries(t.Context(), time.Now(), 100)
+	due, err := s.ClaimDeliveries(t.Context(), time.Now(), time.Minute, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

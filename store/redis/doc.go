@@ -92,15 +92,18 @@
 //   - app_state:<state number>: sorted set (score 0) of the ids of the
 //     applications in that state.
 //   - sr:<id>: hash with fields d (epermitv1.ServiceRequest), v (version),
-//     ob (its outbox member, "" when not in the outbox) and pm (its permit
-//     id).
+//     ob (its outbox member, "" when not in the outbox), pm (its permit
+//     id) and, while a claim holds it for delivery, cl (the end of the
+//     claim's lease as 16 hex digits of Unix nanoseconds; every write of
+//     the request deletes it).
 //   - srs: sorted set (score 0) of every service request id, read newest
 //     first (ZREVRANGEBYLEX).
 //   - sr_permit:<permit id>: sorted set (score 0) of the ids of the
 //     requests that name the permit now.
 //   - outbox: sorted set (score 0) of the requests whose delivery is
 //     pending; member = next_attempt_time as 16 hex digits of Unix
-//     nanoseconds (clamped at zero) || id.
+//     nanoseconds (clamped at zero) || id. A claim leaves the member where
+//     it is and sets cl on the request.
 //   - sr_events:head: the seq of the last event (INCR), absent for none.
 //   - sr_events: hash from seq (decimal) to the request as that write
 //     stored it.

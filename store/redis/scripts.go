@@ -281,6 +281,7 @@ end
 local bad = checkAudit()
 if bad then return bad end
 redis.call("HSET", k, "d", data, "v", version, "ob", outbox, "pm", permit)
+redis.call("HDEL", k, "cl")
 if not old[1] then redis.call("ZADD", P .. "srs", 0, id) end
 local oldOutbox = old[2] or ""
 if oldOutbox ~= outbox then

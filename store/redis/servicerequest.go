@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -76,38 +75,6 @@ func (s *Store) ListServiceRequests(ctx context.Context, filter store.ServiceReq
 		}
 		from = "(" + page[len(page)-1].member
 	}
-}
-
-// DueDeliveries returns up to limit service requests in the outbox whose
-// next_attempt_time is at or before now, earliest first (then by id),
-// read with the outbox index in one script. A limit below one returns
-// none.
-func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*epermitv1.ServiceRequest, error) {
-	if err := s.enter(ctx); err != nil {
-		return nil, err
-	}
-	defer s.leave()
-	if limit < 1 {
-		return nil, nil
-	}
-	// Members up to now: every member below the prefix of now plus 1 ns.
-	end := "(" + fmt.Sprintf("%016x", uint64(max(now.UnixNano(), 0))+1)
-	page, err := s.rangeIndex(ctx, s.key("outbox"), s.key("sr:"), "d", "-", end, limit, false, 16)
-	if err != nil {
-		return nil, fmt.Errorf("redis: due deliveries: %w", err)
-	}
-	out := make([]*epermitv1.ServiceRequest, 0, len(page))
-	for _, p := range page {
-		if p.value == "" {
-			return nil, fmt.Errorf("redis: outbox names missing service request %s", p.member[16:])
-		}
-		r, err := unmarshalServiceRequest(p.member[16:], []byte(p.value))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
 }
 
 // ServiceRequestEvents returns up to limit events with seq > afterSeq, in

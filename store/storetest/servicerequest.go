@@ -176,18 +176,25 @@ func wantOneWon(t *testing.T, what string, errs []error, refused error) {
 	}
 }
 
-// dueIDs returns the ids of DueDeliveries(now, limit), in order.
+// claim returns ClaimDeliveries(now, lease, limit) or fails the test.
+func claim(t *testing.T, s store.Store, now time.Time, lease time.Duration, limit int) []*epermitv1.ServiceRequest {
+	t.Helper()
+	rs, err := s.ClaimDeliveries(t.Context(), now, lease, limit)
+	if err != nil {
+		t.Fatalf("ClaimDeliveries(%v, %v, %d): %v", now, lease, limit, err)
+	}
+	if len(rs) > max(limit, 0) {
+		t.Fatalf("ClaimDeliveries(%v, %v, %d) returned %d requests", now, lease, limit, len(rs))
+	}
+	return rs
+}
+
+// dueIDs returns the ids of ClaimDeliveries(now, 1ns, limit), in order.
+// Its claims hold for a nanosecond, so a later call with a later now
+// sees the outbox as if nothing had been claimed.
 func dueIDs(t *testing.T, s store.Store, now time.Time, limit int) []string {
 	t.Helper()
-	rs, err := s.DueDeliveries(t.Context(), now, limit)
-	if err != nil {
-		t.Fatalf("DueDeliveries(%v, %d): %v", now, limit, err)
-	}
-	ids := make([]string, len(rs))
-	for i, r := range rs {
-		ids[i] = r.GetId()
-	}
-	return ids
+	return idsFrom(claim(t, s, now, time.Nanosecond, limit))
 }
 
 // events returns ServiceRequestEvents(afterSeq, limit) or fails the test.
@@ -455,14 +462,16 @@ func idsFrom(rs []*epermitv1.ServiceRequest) []string {
 	return ids
 }
 
-// testServiceRequestOutbox checks DueDeliveries: due requests earliest
-// first, then by id; the limit; nothing due before its time; a change
-// that moves next_attempt_time moves the request in the outbox, and one
-// that clears it takes it out.
+// testServiceRequestOutbox checks the order in which ClaimDeliveries
+// takes due requests: earliest first, then by id; the limit; nothing due
+// before its time; a change that moves next_attempt_time moves the
+// request in the outbox, and one that clears it takes it out. Its claims
+// hold for a nanosecond, each at a later time than the one before, so
+// that each sees the whole outbox (claims that last: ServiceRequestClaims).
 func testServiceRequestOutbox(t *testing.T, b Backend) {
 	s := b.Open(t)
 	t.Cleanup(func() { s.Close() }) // the store open when the test ends
-	if got := dueIDs(t, s, srStart.AddDate(1, 0, 0), 10); len(got) != 0 {
+	if got := dueIDs(t, s, srStart.Add(-time.Hour), 10); len(got) != 0 {
 		t.Fatalf("due in an empty store: %q", got)
 	}
 	// Request i is due at srStart + at[i] minutes.
@@ -488,33 +497,33 @@ func testServiceRequestOutbox(t *testing.T, b Backend) {
 		{srStart.Add(-time.Nanosecond), 10, nil},
 		{srStart, 10, []string{id(5)}},
 		{minute(10).Add(-time.Nanosecond), 10, []string{id(5)}},
-		{minute(10), 10, []string{id(5), id(1), id(3)}},
+		{minute(10), 2, []string{id(5), id(1)}},
+		{minute(10).Add(time.Nanosecond), 10, []string{id(5), id(1), id(3)}},
 		{minute(25), 10, []string{id(5), id(1), id(3), id(2)}},
-		{minute(60), 10, []string{id(5), id(1), id(3), id(2), id(0), id(4)}},
-		{minute(60), 2, []string{id(5), id(1)}},
 		{minute(60), 0, nil},
+		{minute(60), 10, []string{id(5), id(1), id(3), id(2), id(0), id(4)}},
 	} {
 		if got := dueIDs(t, s, tt.now, tt.limit); !slices.Equal(got, tt.want) {
-			t.Fatalf("DueDeliveries(+%v, %d) = %q, want %q", tt.now.Sub(srStart), tt.limit, got, tt.want)
+			t.Fatalf("ClaimDeliveries(+%v, %d) = %q, want %q", tt.now.Sub(srStart), tt.limit, got, tt.want)
 		}
 	}
-	got, err := s.DueDeliveries(t.Context(), minute(0), 1)
-	if err != nil || len(got) != 1 || !proto.Equal(got[0], rs[5]) {
-		t.Fatalf("DueDeliveries returned %v, %v; want request 5 as stored", got, err)
+	got := claim(t, s, minute(61), time.Nanosecond, 1)
+	if len(got) != 1 || !proto.Equal(got[0], rs[5]) {
+		t.Fatalf("ClaimDeliveries returned %v; want request 5 as stored", got)
 	}
 
-	// A failed attempt moves request 5 to minute 50: it leaves its old
+	// A failed attempt moves request 5 to minute 90: it leaves its old
 	// place and is listed once, at the new one.
 	retry := nextSR(rs[5], func(r *epermitv1.ServiceRequest) {
 		r.Attempts++
-		r.NextAttemptTime = timestamppb.New(minute(50))
+		r.NextAttemptTime = timestamppb.New(minute(90))
 	})
 	mustWriteSR(t, s, retry, "", false)
-	if got := dueIDs(t, s, minute(45), 10); !slices.Equal(got, []string{id(1), id(3), id(2), id(0), id(4)}) {
-		t.Fatalf("due at +45m after moving request 5 to +50m: %q", got)
+	if got := dueIDs(t, s, minute(85), 10); !slices.Equal(got, []string{id(1), id(3), id(2), id(0), id(4)}) {
+		t.Fatalf("due at +85m after moving request 5 to +90m: %q", got)
 	}
-	if got := dueIDs(t, s, minute(60), 10); !slices.Equal(got, []string{id(1), id(3), id(2), id(0), id(4), id(5)}) {
-		t.Fatalf("due at +60m after moving request 5 to +50m: %q", got)
+	if got := dueIDs(t, s, minute(100), 10); !slices.Equal(got, []string{id(1), id(3), id(2), id(0), id(4), id(5)}) {
+		t.Fatalf("due at +100m after moving request 5 to +90m: %q", got)
 	}
 	// A change that keeps the time keeps the request once.
 	same := nextSR(rs[2], func(r *epermitv1.ServiceRequest) { r.Reason = "unchanged time" })
@@ -525,29 +534,26 @@ func testServiceRequestOutbox(t *testing.T, b Backend) {
 	stale := nextSR(rs[2], toState(epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_ROUTED, minute(12)))
 	wantErr(t, "a stale delivery", writeSR(t, s, stale, "", true), store.ErrConflict)
 	wantDue := []string{id(3), id(2), id(0), id(4), id(5)}
-	if got := dueIDs(t, s, minute(60), 10); !slices.Equal(got, wantDue) {
+	if got := dueIDs(t, s, minute(101), 10); !slices.Equal(got, wantDue) {
 		t.Fatalf("due after delivering request 1: %q, want %q", got, wantDue)
 	}
-	due, err := s.DueDeliveries(t.Context(), minute(60), 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !proto.Equal(due[1], same) || !proto.Equal(due[4], retry) {
-		t.Fatalf("DueDeliveries returned %v and %v, want the requests as last written", due[1], due[4])
+	due := claim(t, s, minute(102), time.Nanosecond, 10)
+	if len(due) != len(wantDue) || !proto.Equal(due[1], same) || !proto.Equal(due[4], retry) {
+		t.Fatalf("ClaimDeliveries returned %v, want %d requests, request 2 and 5 as last written", due, len(wantDue))
 	}
 	// A retry puts a failed request back.
 	failed := nextSR(routed, toState(epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_FAILED, minute(12)))
 	mustWriteSR(t, s, failed, "", true)
-	back := nextSR(failed, toState(epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, minute(70)))
-	back.NextAttemptTime = timestamppb.New(minute(70))
+	back := nextSR(failed, toState(epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_SUBMITTED, minute(110)))
+	back.NextAttemptTime = timestamppb.New(minute(110))
 	mustWriteSR(t, s, back, "", true)
-	if got := dueIDs(t, s, minute(70), 10); !slices.Equal(got, append(wantDue, id(1))) {
+	if got := dueIDs(t, s, minute(110), 10); !slices.Equal(got, append(wantDue, id(1))) {
 		t.Fatalf("due after a retry of request 1: %q", got)
 	}
 
 	// The outbox lasts across a reopen.
 	s = b.Reopen(t, s)
-	if got := dueIDs(t, s, minute(70), 10); !slices.Equal(got, append(wantDue, id(1))) {
+	if got := dueIDs(t, s, minute(111), 10); !slices.Equal(got, append(wantDue, id(1))) {
 		t.Fatalf("due after a reopen: %q", got)
 	}
 	// So do the requests by permit.
@@ -641,7 +647,7 @@ func testServiceRequestAtomic(t *testing.T, b Backend) {
 	wantEntry(t, s, e)
 
 	later := srStart.Add(time.Hour)
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		name string
 		w    store.ServiceRequestWrite
 		want error
@@ -655,6 +661,7 @@ func testServiceRequestAtomic(t *testing.T, b Backend) {
 		{"a change of a missing request", store.ServiceRequestWrite{RequestID: "missing", PrevVersion: 1,
 			Request: nextSR(NewServiceRequest(ServiceRequestID(2), PermitID(2)), nil)}, store.ErrNotFound},
 	} {
+		check := later.AddDate(1, 0, 0).Add(time.Duration(i) * time.Minute) // later than the claim before
 		tt.w.RequestHash, tt.w.Event = hashOf(tt.w.RequestID), true
 		tt.w.Audit = NewAuditEntry("clerk.test-01", method, tt.w.Request.Id, later)
 		if err := s.WriteServiceRequest(t.Context(), tt.w); !errors.Is(err, tt.want) {
@@ -663,7 +670,7 @@ func testServiceRequestAtomic(t *testing.T, b Backend) {
 		wantChain(t, s, 1)
 		wantEvents(t, s, r)
 		wantSR(t, s, r)
-		if got := dueIDs(t, s, later.AddDate(1, 0, 0), 10); !slices.Equal(got, []string{r.Id}) {
+		if got := dueIDs(t, s, check, 10); !slices.Equal(got, []string{r.Id}) {
 			t.Fatalf("%s: due %q, want only %s", tt.name, got, r.Id)
 		}
 		if got := listSRs(t, s, store.ServiceRequestFilter{}, 10); !slices.Equal(got, []string{r.Id}) {
@@ -718,8 +725,8 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 						break
 					}
 				}
-				if _, err := s.DueDeliveries(t.Context(), srStart.Add(time.Hour), 10); err != nil {
-					t.Errorf("DueDeliveries: %v", err)
+				if _, err := s.ClaimDeliveries(t.Context(), srStart, time.Nanosecond, 10); err != nil {
+					t.Errorf("ClaimDeliveries: %v", err)
 				}
 				es, err := s.ServiceRequestEvents(t.Context(), 0, math.MaxInt)
 				if err != nil {

@@ -2,8 +2,8 @@
 // must pass: the one-non-final-permit rule, idempotent request ids,
 // optimistic versions, all-or-nothing writes, listing, pending
 // cancellations, accounts and their token index, the hash-chained audit
-// log, durability across a reopen and behaviour after Close, alone and
-// under concurrency.
+// log, service requests with their outbox and its claims, durability
+// across a reopen and behaviour after Close, alone and under concurrency.
 //
 // A backend's test calls Run with a Backend that opens its stores:
 //
@@ -85,6 +85,8 @@ func Run(t *testing.T, b Backend) {
 		{"ServiceRequestList", testServiceRequestList},
 		{"ServiceRequestOutbox", testServiceRequestOutbox},
 		{"OutboxStats", testOutboxStats},
+		{"ServiceRequestClaims", testServiceRequestClaims},
+		{"ServiceRequestClaimsConcurrent", testServiceRequestClaimsConcurrent},
 		{"ServiceRequestEvents", testServiceRequestEvents},
 		{"ServiceRequestAtomic", testServiceRequestAtomic},
 		{"ServiceRequestConcurrent", testServiceRequestConcurrent},

@@ -1,0 +1,206 @@
+// Command devbench is the benchmark harness: it builds and starts real
+// permitd processes on loopback and measures, side by side, what one node
+// answers at 50 concurrent callers over gRPC: the health check (the
+// ceiling), VerifyPermit by credential and by id, GetPermit, IssuePermit
+// with durable commits, and a service request routed to a fast simulated
+// department. For each it reports QPS, p50, p99 and the CPU the servers
+// used per 1,000 calls, prints a table and writes docs/benchmarks.md.
+//
+// From the repository root:
+//
+//	go run ./server/devbench                          # bbolt, 10 s per measurement
+//	go run ./server/devbench --redis --replicas 2     # two permitd on a redis-server it starts
+//	go run ./server/devbench --store redis://127.0.0.1:6379/5   # on an empty Redis database
+//	go run ./server/devbench --compare --duration 15s # bbolt, Redis with 1 and with 2 replicas
+//
+// Each setup runs in a fresh temporary folder with a permitd (or several,
+// sharing one Redis store and issuer key) and a devdepartment simulator;
+// everything it starts listens on 127.0.0.1 only and is stopped, by PID,
+// before the next setup. The redis-server it starts (--redis) keeps an
+// append-only file fsync'd at every write (appendfsync always), so that
+// IssuePermit is as durable as on bbolt. A run takes about six times
+// --duration per setup, plus building and seeding.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "devbench:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "devbench:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ error }
+
+// options are the parsed flags.
+type options struct {
+	duration time.Duration
+	callers  int
+	permits  int
+	seed     uint64
+	store    string
+	redis    bool
+	replicas int
+	compare  bool
+	out      string
+}
+
+// parseFlags parses args; usage and flag errors go to stderr.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("devbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `devbench starts real permitd processes on loopback and measures the health
+check, VerifyPermit by credential and by id, GetPermit, IssuePermit and a
+service request at concurrent callers; it prints a table and writes
+docs/benchmarks.md.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each measurement lasts (1s-10m)")
+	fs.IntVar(&o.callers, "callers", 50, "concurrent callers (1-1000)")
+	fs.IntVar(&o.permits, "permits", 1000, "permits issued before measuring, to read and verify (1-1000000)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the synthetic residents")
+	fs.StringVar(&o.store, "store", "", "a Redis store `URL` for permitd (redis://...; an empty database) instead of bbolt")
+	fs.BoolVar(&o.redis, "redis", false, "start a redis-server on a free loopback port for the store")
+	fs.IntVar(&o.replicas, "replicas", 1, "permitd processes of the division sharing the Redis store, callers spread over them")
+	fs.BoolVar(&o.compare, "compare", false, "measure bbolt, then Redis (a redis-server started here) with one replica and with two")
+	fs.StringVar(&o.out, "out", filepath.Join("docs", "benchmarks.md"), "`file` the report is written to; empty for none")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	case o.duration < time.Second || o.duration > 10*time.Minute:
+		return nil, usageError{errors.New("--duration must be between 1s and 10m")}
+	case o.callers < 1 || o.callers > 1000:
+		return nil, usageError{errors.New("--callers must be between 1 and 1000")}
+	case o.permits < 1 || o.permits > 1_000_000:
+		return nil, usageError{errors.New("--permits must be between 1 and 1000000")}
+	case o.replicas < 1 || o.replicas > 8:
+		return nil, usageError{errors.New("--replicas must be between 1 and 8")}
+	case o.store != "" && o.redis:
+		return nil, usageError{errors.New("give --store or --redis, not both")}
+	case o.store != "" && !strings.HasPrefix(o.store, "redis"):
+		return nil, usageError{fmt.Errorf("--store %q: want a redis:// URL (bbolt is the default)", o.store)}
+	case o.compare && (o.store != "" || o.redis || o.replicas != 1):
+		return nil, usageError{errors.New("--compare chooses the stores and replicas itself")}
+	case o.replicas > 1 && o.store == "" && !o.redis:
+		return nil, usageError{errors.New("--replicas above 1 needs a shared store: --redis or --store")}
+	}
+	return o, nil
+}
+
+// setups are the arrangements the options ask for.
+func (o *options) setups() []setup {
+	if o.compare {
+		return []setup{
+			{Name: "bbolt, one permitd", Replicas: 1},
+			{Name: "Redis, one permitd", Redis: true, Replicas: 1},
+			{Name: "Redis, two permitd replicas", Redis: true, Replicas: 2},
+		}
+	}
+	s := setup{Name: "bbolt, one permitd", Redis: o.redis, Store: o.store, Replicas: o.replicas}
+	if o.redis || o.store != "" {
+		s.Name = "Redis, one permitd"
+		if o.replicas > 1 {
+			s.Name = fmt.Sprintf("Redis, %d permitd replicas", o.replicas)
+		}
+	}
+	return []setup{s}
+}
+
+// run is devbench with its arguments (without the program name): tables
+// go to stdout, progress to stderr. It fails when a measurement had errors,
+// after reporting them.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	results, err := bench(ctx, o, stderr)
+	for _, sr := range results {
+		printTable(stdout, sr)
+	}
+	if err != nil {
+		return err
+	}
+	if o.out != "" {
+		var b strings.Builder
+		command := strings.TrimSpace("go run ./server/devbench " + strings.Join(args, " "))
+		if err := writeMarkdown(&b, thisMachine(), command, o, results); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.out, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "devbench: wrote %s\n", o.out)
+	}
+	for _, sr := range results {
+		for _, r := range sr.Results {
+			if r.Errors > 0 {
+				return fmt.Errorf("%s: %s: %d calls failed", sr.Setup.Name, r.Name, r.Errors)
+			}
+		}
+	}
+	return nil
+}
+
+// bench builds permitd and devdepartment and measures every setup the
+// options ask for, returning what was measured so far when one fails.
+func bench(ctx context.Context, o *options, log io.Writer) ([]setupResult, error) {
+	dir, err := os.MkdirTemp("", "devbench-bin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bins := binaries{permitd: filepath.Join(dir, "permitd"), devdepartment: filepath.Join(dir, "devdepartment")}
+	for bin, pkg := range map[string]string{bins.permitd: "server/permitd", bins.devdepartment: "server/devdepartment"} {
+		fmt.Fprintf(log, "devbench: building %s\n", pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/yrd-epermit/epermit/"+pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	var results []setupResult
+	for _, s := range o.setups() {
+		sr, err := runSetup(ctx, o, bins, s, log)
+		if len(sr.Results) > 0 {
+			results = append(results, sr)
+		}
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", s.Name, err)
+		}
+	}
+	return results, nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun runs the harness briefly on bbolt: every measurement made calls
+// and none failed, every service request reached the department (run
+// fails otherwise), and the report has every row and the goals.
+func TestRun(t *testing.T) {
+	runBriefly(t, 1, "--duration", "1s", "--permits", "40", "--callers", "8")
+}
+
+// TestRunRedisReplicas runs the harness briefly with two permitd replicas
+// on a redis-server it starts.
+func TestRunRedisReplicas(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		const msg = "redis-server is not installed; install the Debian package redis-server"
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s: %v", msg, err)
+		}
+		t.Skipf("SKIPPED, NOT TESTED: %s (under CI=true this fails)", msg)
+	}
+	runBriefly(t, 1, "--duration", "1s", "--permits", "40", "--callers", "8", "--redis", "--replicas", "2")
+}
+
+// runBriefly runs devbench with args and checks the report of its setups.
+func runBriefly(t *testing.T, setups int, args ...string) {
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := run(ctx, append(args, "--out", out), &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := string(b)
+	for _, want := range []string{"| machine |", "| Go |", "`go run ./server/devbench " + strings.Join(args, " "), "| goal (issue 7, 2 cores) |",
+		"service requests to the department"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("the report lacks %q:\n%s", want, report)
+		}
+	}
+	for _, name := range measurements {
+		rows := 0
+		for line := range strings.SplitSeq(report, "\n") {
+			if !strings.HasPrefix(line, "| "+name+" |") {
+				continue
+			}
+			rows++
+			cells := strings.Split(strings.Trim(line, "| "), " | ")
+			calls, err1 := strconv.Atoi(cells[1])
+			errs, err2 := strconv.Atoi(cells[2])
+			if err1 != nil || err2 != nil || calls == 0 || errs != 0 {
+				t.Errorf("row %q: want calls and no errors", line)
+			}
+			if !strings.Contains(stdout.String(), name) {
+				t.Errorf("the table printed lacks %q:\n%s", name, stdout.String())
+			}
+		}
+		if rows != setups {
+			t.Errorf("%d rows for %q, want %d:\n%s", rows, name, setups, report)
+		}
+	}
+}
+
+func TestFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--duration", "10ms"},
+		{"--callers", "0"},
+		{"--permits", "0"},
+		{"--replicas", "2"},
+		{"--redis", "--store", "redis://127.0.0.1:6379/0"},
+		{"--store", "/tmp/permits.db"},
+		{"--compare", "--redis"},
+		{"extra"},
+	} {
+		var stderr bytes.Buffer
+		_, err := parseFlags(args, &stderr)
+		if _, ok := err.(usageError); !ok {
+			t.Errorf("%q: got %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestSetups(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		names []string
+	}{
+		{nil, []string{"bbolt, one permitd"}},
+		{[]string{"--redis"}, []string{"Redis, one permitd"}},
+		{[]string{"--store", "redis://127.0.0.1:6379/3", "--replicas", "3"}, []string{"Redis, 3 permitd replicas"}},
+		{[]string{"--compare"}, []string{"bbolt, one permitd", "Redis, one permitd", "Redis, two permitd replicas"}},
+	} {
+		o, err := parseFlags(tc.args, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range o.setups() {
+			names = append(names, s.Name)
+		}
+		if strings.Join(names, "; ") != strings.Join(tc.names, "; ") {
+			t.Errorf("%q: setups %q, want %q", tc.args, names, tc.names)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250 and stime 50
+	// ticks.
+	line := "4242 (permit d (x)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 12 0 100 0 0"
+	got, err := parseStat(line)
+	if err != nil || got != 3*time.Second {
+		t.Fatalf("parseStat = %v, %v; want 3s", got, err)
+	}
+	if _, err := parseStat("4242 (short) S 1"); err == nil {
+		t.Error("parseStat accepted a short line")
+	}
+}
