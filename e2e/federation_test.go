@@ -136,6 +136,7 @@ limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}
 tls: {cert: %s, key: %s, client_ca: %s}
 trust: {registry_pub: %s, list_file: %s, refresh: 1s}
 federation: {client_cert: %s, client_key: %s, ca: %s, status_refresh: %s, status_max_age: %s}
+metrics: {listen: "127.0.0.1:0"}
 `, m.division, m.addr, m.data, p("server-"+m.division+".pem"), p("server-"+m.division+".key"), p("ca.pem"),
 			registryPub, listFile, p("node-"+m.division+".pem"), p("node-"+m.division+".key"), p("ca.pem"), refresh, maxAge)
 		cfgFile := filepath.Join(m.data, "permitd.yaml")

@@ -188,6 +188,11 @@ type Store interface {
 	// ScanAudit returns). It also returns the head recorded with the log.
 	ScanAudit(ctx context.Context, fn func(*epermitv1.AuditEntry) error) (AuditHead, error)
 
+	// OutboxStats counts the service requests in the outbox, up to limit,
+	// those due at now among them, and says when the earliest due one
+	// became due, reading the outbox index alone (for monitoring).
+	OutboxStats(ctx context.Context, now time.Time, limit int) (OutboxStats, error)
+
 	// Close releases the store. Writes acknowledged before Close are durable.
 	Close() error
 }

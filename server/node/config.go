@@ -59,6 +59,12 @@ type Config struct {
 	Departments map[string]DepartmentConfig `yaml:"departments"`
 	// Outbox tunes the delivery of service requests.
 	Outbox OutboxConfig `yaml:"outbox"`
+	// Metrics configures the Prometheus endpoint; off by default.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// Overload bounds the calls handled at once.
+	Overload OverloadConfig `yaml:"overload"`
+	// Tracing configures OpenTelemetry tracing; off by default.
+	Tracing TracingConfig `yaml:"tracing"`
 }
 
 // ApplicationsConfig is what varies by city in applications for a permit.
@@ -209,7 +215,10 @@ func DefaultConfig() Config {
 			DeadlineDays:      application.DefaultDeadlineDays,
 			RequiredMaterials: defaultMaterials(),
 		},
-		Outbox: defaultOutbox(),
+		Outbox:   defaultOutbox(),
+		Metrics:  MetricsConfig{DeadlineAtRiskDays: defaultAtRiskDays},
+		Overload: OverloadConfig{MaxInFlight: defaultMaxInFlight, QueueWait: defaultQueueWait},
+		Tracing:  TracingConfig{SampleRatio: defaultSampleRatio},
 	}
 }
 
@@ -250,6 +259,7 @@ Flags:
 	tlsCert := fs.String("tls-cert", "", "TLS certificate `file` (PEM) of the node [PERMITD_TLS_CERT]")
 	tlsKey := fs.String("tls-key", "", "TLS private key `file` (PEM) of the node [PERMITD_TLS_KEY]")
 	clientCA := fs.String("client-ca", "", "CA `file` (PEM) for mutual TLS: clients must present a certificate it issued [PERMITD_CLIENT_CA]")
+	metricsListen := fs.String("metrics-listen", cfg.Metrics.Listen, "HTTP `address` serving Prometheus /metrics, loopback only; empty for none [PERMITD_METRICS_LISTEN]")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -277,6 +287,7 @@ Flags:
 		{"tls-cert", "PERMITD_TLS_CERT", tlsCert, &cfg.TLS.Cert},
 		{"tls-key", "PERMITD_TLS_KEY", tlsKey, &cfg.TLS.Key},
 		{"client-ca", "PERMITD_CLIENT_CA", clientCA, &cfg.TLS.ClientCA},
+		{"metrics-listen", "PERMITD_METRICS_LISTEN", metricsListen, &cfg.Metrics.Listen},
 	} {
 		if e := getenv(o.env); e != "" {
 			*o.dst = e
@@ -341,6 +352,15 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("tls.client_ca needs tls.cert and tls.key: mutual TLS is TLS first"))
 	}
 	if err := c.Outbox.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Metrics.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Overload.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Tracing.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.checkLease(); err != nil {

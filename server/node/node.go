@@ -84,6 +84,8 @@ type Node struct {
 	peers *federation.Peers
 	// departments are the adapters of the department systems.
 	departments *departments
+	// obs is the node's metrics and load shedding.
+	obs *observer
 	// background is the context of the work the node does by itself
 	// (watching the trust list, polling status lists, settling pending
 	// permits, forwarding applications, delivering service requests);
@@ -144,6 +146,16 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if storeURL == "" {
 		storeURL = filepath.Join(cfg.Data, StoreFile)
 	}
+	obs, err := newObserver(cfg)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			obs.close(context.Background(), log) // the tracer's exporter
+		}
+	}()
 	st, err := storeurl.Open(context.Background(), storeURL, cfg.Division)
 	if err != nil {
 		return nil, err
@@ -153,18 +165,27 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	// raw is the store as opened: what it offers besides store.Store
+	// (a shared status list, trust list and members' lists, the Redis
+	// client of the rate limits) is looked up on it, not on the timing
+	// decorator.
+	raw := st
+	if obs.metrics != nil {
+		st = obs.metrics.Store(st)
+		obs.metrics.WatchStore(st, clock, cfg.Metrics.DeadlineAtRiskDays)
+	}
 	tokenFile := filepath.Join(cfg.Data, AdminTokenFile)
 	created, err := account.Bootstrap(context.Background(), st, cfg.Division, tokenFile, clock())
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	status, err := federation.NewStatus(context.Background(), st, cfg.Division, keys.KeyAt, clock, log)
+	status, err := federation.NewStatus(context.Background(), raw, cfg.Division, keys.KeyAt, clock, log)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	shareTrust(holder, st, log)
+	shareTrust(holder, raw, log)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		st.Close()
@@ -177,7 +198,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, clock: clock, store: st, keys: keys, status: status, lis: lis, health: health.NewServer(),
-		trust: holder, departments: depts}
+		trust: holder, departments: depts, obs: obs}
 	n.background, n.stopBackground = context.WithCancel(context.Background())
 	var poller *federation.Poller
 	if holder != nil {
@@ -192,10 +213,13 @@ func New(cfg Config, opts Options) (*Node, error) {
 			}
 			n.peers = federation.NewPeers(cfg.Division, holder, tc)
 			poller = federation.NewPoller(n.peers, holder, f.StatusRefresh, clock, log)
-			if sh, ok := st.(federation.SharedLists); ok {
+			if sh, ok := raw.(federation.SharedLists); ok {
 				poller.WithShared(sh)
 			}
 			n.goBackground(poller.Run)
+			if obs.metrics != nil {
+				obs.metrics.WatchStatusLists(poller, clock)
+			}
 		}
 		if cfg.Trust.ListFile != "" {
 			n.goBackground(func(ctx context.Context) { holder.Watch(ctx, cfg.Trust.ListFile, cfg.Trust.Refresh, log) })
@@ -210,9 +234,10 @@ func New(cfg Config, opts Options) (*Node, error) {
 		Store: st, Division: cfg.Division, Limiter: limiter,
 		Clock: clock, Logger: log,
 	})
-	n.grpc = grpc.NewServer(append(creds,
-		grpc.ChainUnaryInterceptor(recoverUnary(log), logUnary(log), defaultDeadlineUnary(defaultDeadline), guard.Unary()),
-		grpc.ChainStreamInterceptor(recoverStream(log), logStream(log), guard.Stream()),
+	unary, stream := obs.interceptors(log, guard)
+	n.grpc = grpc.NewServer(append(append(creds, obs.serverOptions()...),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -289,6 +314,15 @@ func New(cfg Config, opts Options) (*Node, error) {
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	n.health.SetServingStatus(epermitv1.PermitService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	reflection.Register(n.grpc)
+	if err := obs.serve(cfg.Metrics, log); err != nil {
+		n.stopBackground()
+		n.workers.Wait()
+		depts.close()
+		lis.Close()
+		st.Close()
+		return nil, err
+	}
+	started = true
 	return n, nil
 }
 
@@ -337,6 +371,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.peers.Close()
 	}
 	n.departments.close()
+	n.obs.close(ctx, n.log)
 	return n.store.Close()
 }
 

@@ -66,6 +66,9 @@ func main() {
 	case tls:
 		transport = "TLS"
 	}
+	if a := n.MetricsAddr(); a != nil {
+		fmt.Printf("permitd: metrics on http://%s/metrics\n", a)
+	}
 	fmt.Printf("permitd: serving gRPC on %s (%s)\n", n.Addr(), transport)
 	fmt.Printf("permitd: try  go run ./client/permitctl --server %s --token-file %s whoami\n",
 		n.Addr(), filepath.Join(data, node.AdminTokenFile))

@@ -84,6 +84,7 @@ func Run(t *testing.T, b Backend) {
 		{"ServiceRequestIdempotency", testServiceRequestIdempotency},
 		{"ServiceRequestList", testServiceRequestList},
 		{"ServiceRequestOutbox", testServiceRequestOutbox},
+		{"OutboxStats", testOutboxStats},
 		{"ServiceRequestClaims", testServiceRequestClaims},
 		{"ServiceRequestClaimsConcurrent", testServiceRequestClaimsConcurrent},
 		{"ServiceRequestEvents", testServiceRequestEvents},
