@@ -66,6 +66,10 @@ type options struct {
 	replicas int
 	compare  bool
 	out      string
+	// The scale mode: scale permits against scaleBase, the prepared data
+	// folders kept in scaleCache (empty: a temporary folder).
+	scale, scaleBase int
+	scaleCache       string
 }
 
 // parseFlags parses args; usage and flag errors go to stderr.
@@ -91,6 +95,9 @@ Flags:
 	fs.BoolVar(&o.redis, "redis", false, "start a redis-server on a free loopback port for the store")
 	fs.IntVar(&o.replicas, "replicas", 1, "permitd processes of the division sharing the Redis store, callers spread over them")
 	fs.BoolVar(&o.compare, "compare", false, "measure bbolt, then Redis (a redis-server started here) with one replica and with two")
+	fs.IntVar(&o.scale, "scale", 0, "scale mode: measure a node holding this many permits (imported once, then cached) against one holding --scale-base; 0 for the normal run")
+	fs.IntVar(&o.scaleBase, "scale-base", 10_000, "scale mode: the permits of the node compared against")
+	fs.StringVar(&o.scaleCache, "scale-cache", "", "scale mode: `folder` keeping the prepared node data folders between runs (empty: a temporary folder, removed)")
 	fs.StringVar(&o.out, "out", filepath.Join("docs", "benchmarks.md"), "`file` the report is written to; empty for none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -115,6 +122,14 @@ Flags:
 		return nil, usageError{fmt.Errorf("--store %q: want a redis:// URL (bbolt is the default)", o.store)}
 	case o.compare && (o.store != "" || o.redis || o.replicas != 1):
 		return nil, usageError{errors.New("--compare chooses the stores and replicas itself")}
+	case o.scale < 0 || o.scale > 50_000_000:
+		return nil, usageError{errors.New("--scale must be between 0 and 50000000")}
+	case o.scale > 0 && (o.scaleBase < 1 || o.scaleBase > o.scale):
+		return nil, usageError{errors.New("--scale-base must be between 1 and --scale")}
+	case o.scale > 0 && (o.compare || o.redis || o.store != "" || o.replicas != 1):
+		return nil, usageError{errors.New("--scale measures one permitd on bbolt")}
+	case o.scale == 0 && o.scaleCache != "":
+		return nil, usageError{errors.New("--scale-cache needs --scale")}
 	case o.replicas > 1 && o.store == "" && !o.redis:
 		return nil, usageError{errors.New("--replicas above 1 needs a shared store: --redis or --store")}
 	}
@@ -148,6 +163,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if o.scale > 0 {
+		return runScaleReport(ctx, o, args, stdout, stderr)
+	}
 	results, err := bench(ctx, o, stderr)
 	for _, sr := range results {
 		printTable(stdout, sr)
@@ -160,6 +178,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		command := strings.TrimSpace("go run ./server/devbench " + strings.Join(args, " "))
 		if err := writeMarkdown(&b, thisMachine(), command, o, results); err != nil {
 			return err
+		}
+		// The scale section, written by the scale mode, stays.
+		if old, err := os.ReadFile(o.out); err == nil {
+			if i := strings.Index(string(old), scaleHeading); i >= 0 {
+				b.WriteString("\n" + string(old[i:]))
+			}
 		}
 		if err := os.WriteFile(o.out, []byte(b.String()), 0o644); err != nil {
 			return err
@@ -179,19 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // bench builds permitd and devdepartment and measures every setup the
 // options ask for, returning what was measured so far when one fails.
 func bench(ctx context.Context, o *options, log io.Writer) ([]setupResult, error) {
-	dir, err := os.MkdirTemp("", "devbench-bin-")
+	bins, cleanup, err := build(ctx, log)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	bins := binaries{permitd: filepath.Join(dir, "permitd"), devdepartment: filepath.Join(dir, "devdepartment")}
-	for bin, pkg := range map[string]string{bins.permitd: "server/permitd", bins.devdepartment: "server/devdepartment"} {
-		fmt.Fprintf(log, "devbench: building %s\n", pkg)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/yrd-epermit/epermit/"+pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building %s: %v\n%s", pkg, err, out)
-		}
-	}
+	defer cleanup()
 	var results []setupResult
 	for _, s := range o.setups() {
 		sr, err := runSetup(ctx, o, bins, s, log)
@@ -203,4 +219,24 @@ func bench(ctx context.Context, o *options, log io.Writer) ([]setupResult, error
 		}
 	}
 	return results, nil
+}
+
+// build builds permitd and devdepartment into a temporary folder that
+// cleanup removes.
+func build(ctx context.Context, log io.Writer) (_ binaries, cleanup func(), _ error) {
+	dir, err := os.MkdirTemp("", "devbench-bin-")
+	if err != nil {
+		return binaries{}, nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	bins := binaries{permitd: filepath.Join(dir, "permitd"), devdepartment: filepath.Join(dir, "devdepartment")}
+	for bin, pkg := range map[string]string{bins.permitd: "server/permitd", bins.devdepartment: "server/devdepartment"} {
+		fmt.Fprintf(log, "devbench: building %s\n", pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/yrd-epermit/epermit/"+pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			cleanup()
+			return binaries{}, nil, fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return bins, cleanup, nil
 }

@@ -85,6 +85,9 @@ func TestFlagErrors(t *testing.T) {
 		{"--store", "/tmp/permits.db"},
 		{"--compare", "--redis"},
 		{"extra"},
+		{"--scale", "100", "--scale-base", "200"},
+		{"--scale", "100", "--redis"},
+		{"--scale-cache", "/tmp/x"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseFlags(args, &stderr)
@@ -128,5 +131,70 @@ func TestParseStat(t *testing.T) {
 	}
 	if _, err := parseStat("4242 (short) S 1"); err == nil {
 		t.Error("parseStat accepted a short line")
+	}
+}
+
+// TestScale runs the scale mode end to end on small nodes, twice on one
+// cache: the first run prepares both data folders by import, the second
+// starts permitd on the cached ones. Each time the node started on the
+// prepared file, issued, and answered every read without error (run fails
+// otherwise), and the report has every row.
+func TestScale(t *testing.T) {
+	cache := t.TempDir()
+	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	if err := os.WriteFile(out, []byte("# Benchmarks\n\nthe normal run's figures\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--scale", "2000", "--scale-base", "300", "--duration", "1s", "--callers", "8", "--scale-cache", cache, "--out", out}
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, args, &stdout, &stderr)
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s\n%s", i, err, stdout.String(), stderr.String())
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		report := string(b)
+		for _, want := range []string{"the normal run's figures", "\n## Scale\n", "| machine |", "| 300 permits | 2,000 permits |",
+			"| bbolt file (after the measurements) |", "| start-up: process start to health check SERVING |",
+			"| Go heap in use after start (go_memstats_heap_inuse_bytes) |", "| start-up (to SERVING; to first issue) | < 5 s |",
+			"| Go heap in use (after start; after the measurements) | < 300 MB |", "| bbolt file size | reported |"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("run %d: the report lacks %q:\n%s", i, want, report)
+			}
+		}
+		prepared := strings.Contains(report, "| prepared this run (import through ImportService) | no, cached | no, cached |")
+		if prepared != (i == 1) {
+			t.Errorf("run %d: cached folders used: %v, want %v:\n%s", i, prepared, i == 1, report)
+		}
+		for _, name := range scaleMeasurements {
+			for _, permits := range []string{"300", "2,000"} {
+				prefix := "| " + name + " | " + permits + " | "
+				i := strings.Index(report, prefix)
+				if i < 0 {
+					t.Errorf("run %d: no row %q:\n%s", i, prefix, report)
+					continue
+				}
+				line, _, _ := strings.Cut(report[i:], "\n")
+				cells := strings.Split(strings.Trim(line, "| "), " | ")
+				calls, err1 := strconv.Atoi(cells[2])
+				errs, err2 := strconv.Atoi(cells[3])
+				if err1 != nil || err2 != nil || calls == 0 || errs != 0 {
+					t.Errorf("run %d: row %q: want calls and no errors", i, line)
+				}
+			}
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	for _, dir := range []string{"permits-300-seed-1", "permits-2000-seed-1"} {
+		if _, err := os.Stat(filepath.Join(cache, dir, "data", "permits.db")); err != nil {
+			t.Error(err)
+		}
 	}
 }

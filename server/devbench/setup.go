@@ -250,6 +250,12 @@ func addrs(rs []*replica) string {
 // clerkToken creates a clerk account with the bootstrap admin's token and
 // returns the clerk's token.
 func clerkToken(ctx context.Context, addr, adminTokenFile string) (string, error) {
+	return accountToken(ctx, addr, adminTokenFile, "devbench-clerk", epermitv1.Role_ROLE_CLERK)
+}
+
+// accountToken creates the account name with roles, with the bootstrap
+// admin's token, and returns the account's token.
+func accountToken(ctx context.Context, addr, adminTokenFile, name string, roles ...epermitv1.Role) (string, error) {
 	b, err := os.ReadFile(adminTokenFile)
 	if err != nil {
 		return "", fmt.Errorf("the first permitd made no admin account (is the store empty?): %w", err)
@@ -260,9 +266,9 @@ func clerkToken(ctx context.Context, addr, adminTokenFile string) (string, error
 	}
 	defer admin.Close()
 	resp, err := admin.Accounts.CreateAccount(ctx, &epermitv1.CreateAccountRequest{
-		Name: "devbench-clerk", Division: division, Roles: []epermitv1.Role{epermitv1.Role_ROLE_CLERK}})
+		Name: name, Division: division, Roles: roles})
 	if err != nil {
-		return "", fmt.Errorf("creating the clerk account: %w", err)
+		return "", fmt.Errorf("creating the account %s: %w", name, err)
 	}
 	return resp.Token, nil
 }
