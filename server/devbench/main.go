@@ -32,6 +32,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -68,8 +70,9 @@ type options struct {
 	out      string
 	// The scale mode: scale permits against scaleBase, the prepared data
 	// folders kept in scaleCache (empty: a temporary folder).
-	scale, scaleBase int
-	scaleCache       string
+	scale      []int
+	scaleBase  int
+	scaleCache string
 }
 
 // parseFlags parses args; usage and flag errors go to stderr.
@@ -95,7 +98,17 @@ Flags:
 	fs.BoolVar(&o.redis, "redis", false, "start a redis-server on a free loopback port for the store")
 	fs.IntVar(&o.replicas, "replicas", 1, "permitd processes of the division sharing the Redis store, callers spread over them")
 	fs.BoolVar(&o.compare, "compare", false, "measure bbolt, then Redis (a redis-server started here) with one replica and with two")
-	fs.IntVar(&o.scale, "scale", 0, "scale mode: measure a node holding this many permits (imported once, then cached) against one holding --scale-base; 0 for the normal run")
+	fs.Func("scale", "scale mode: measure nodes holding these `numbers` of permits (comma-separated; each imported once, then cached) against one holding --scale-base", func(v string) error {
+		o.scale = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || n > 50_000_000 {
+				return errors.New("want permit counts from 1 to 50000000, separated by commas")
+			}
+			o.scale = append(o.scale, n)
+		}
+		return nil
+	})
 	fs.IntVar(&o.scaleBase, "scale-base", 10_000, "scale mode: the permits of the node compared against")
 	fs.StringVar(&o.scaleCache, "scale-cache", "", "scale mode: `folder` keeping the prepared node data folders between runs (empty: a temporary folder, removed)")
 	fs.StringVar(&o.out, "out", filepath.Join("docs", "benchmarks.md"), "`file` the report is written to; empty for none")
@@ -122,13 +135,11 @@ Flags:
 		return nil, usageError{fmt.Errorf("--store %q: want a redis:// URL (bbolt is the default)", o.store)}
 	case o.compare && (o.store != "" || o.redis || o.replicas != 1):
 		return nil, usageError{errors.New("--compare chooses the stores and replicas itself")}
-	case o.scale < 0 || o.scale > 50_000_000:
-		return nil, usageError{errors.New("--scale must be between 0 and 50000000")}
-	case o.scale > 0 && (o.scaleBase < 1 || o.scaleBase > o.scale):
-		return nil, usageError{errors.New("--scale-base must be between 1 and --scale")}
-	case o.scale > 0 && (o.compare || o.redis || o.store != "" || o.replicas != 1):
+	case o.scale != nil && (o.scaleBase < 1 || o.scaleBase > slices.Min(o.scale)):
+		return nil, usageError{errors.New("--scale-base must be between 1 and the smallest --scale")}
+	case o.scale != nil && (o.compare || o.redis || o.store != "" || o.replicas != 1):
 		return nil, usageError{errors.New("--scale measures one permitd on bbolt")}
-	case o.scale == 0 && o.scaleCache != "":
+	case o.scale == nil && o.scaleCache != "":
 		return nil, usageError{errors.New("--scale-cache needs --scale")}
 	case o.replicas > 1 && o.store == "" && !o.redis:
 		return nil, usageError{errors.New("--replicas above 1 needs a shared store: --redis or --store")}
@@ -163,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.scale > 0 {
+	if o.scale != nil {
 		return runScaleReport(ctx, o, args, stdout, stderr)
 	}
 	results, err := bench(ctx, o, stderr)

@@ -86,6 +86,8 @@ func TestFlagErrors(t *testing.T) {
 		{"--compare", "--redis"},
 		{"extra"},
 		{"--scale", "100", "--scale-base", "200"},
+		{"--scale", "100,x"},
+		{"--scale", "0"},
 		{"--scale", "100", "--redis"},
 		{"--scale-cache", "/tmp/x"},
 	} {
@@ -161,8 +163,8 @@ func TestScale(t *testing.T) {
 		report := string(b)
 		for _, want := range []string{"the normal run's figures", "\n## Scale\n", "| machine |", "| 300 permits | 2,000 permits |",
 			"| bbolt file (after the measurements) |", "| start-up: process start to health check SERVING |",
-			"| Go heap in use after start (go_memstats_heap_inuse_bytes) |", "| start-up (to SERVING; to first issue) | < 5 s |",
-			"| Go heap in use (after start; after the measurements) | < 300 MB |", "| bbolt file size | reported |"} {
+			"| Go heap in use after start (go_memstats_heap_inuse_bytes) |", "| 2,000 permits: start-up (to SERVING; to first issue) | < 5 s |",
+			"| 2,000 permits: Go heap in use (after start; after the measurements) | < 300 MB |", "| 2,000 permits: bbolt file size | reported |"} {
 			if !strings.Contains(report, want) {
 				t.Errorf("run %d: the report lacks %q:\n%s", i, want, report)
 			}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,10 +71,9 @@ type scaleResult struct {
 
 // scaleSizes are the sizes measured: the base first.
 func (o *options) scaleSizes() []int {
-	if o.scale == o.scaleBase {
-		return []int{o.scale}
-	}
-	return []int{o.scaleBase, o.scale}
+	sizes := append([]int{o.scaleBase}, o.scale...)
+	slices.Sort(sizes)
+	return slices.Compact(sizes)
 }
 
 // runScale prepares (or finds in the cache) a node data folder for each
