@@ -12,6 +12,15 @@
 //	go run ./server/devbench --redis --replicas 2     # two permitd on a redis-server it starts
 //	go run ./server/devbench --store redis://127.0.0.1:6379/5   # on an empty Redis database
 //	go run ./server/devbench --compare --duration 15s # bbolt, Redis with 1 and with 2 replicas
+//	go run ./server/devbench --scale 1000000,10000000 --scale-cache /var/tmp/epermit-scale
+//
+// The last is the scale mode (docs/scale.md): for each size it imports
+// that many synthetic residents through a permitd's ImportService into a
+// data folder kept in the cache folder, then starts permitd on it and
+// measures the start-up, the Go heap in use (from the node's /metrics),
+// the file size and VerifyPermit and GetPermit, beside a node of
+// --scale-base permits; it rewrites the Scale section of
+// docs/benchmarks.md.
 //
 // Each setup runs in a fresh temporary folder with a permitd (or several,
 // sharing one Redis store and issuer key) and a devdepartment simulator;
