@@ -35,6 +35,11 @@ func TestRunRedisReplicas(t *testing.T) {
 // runBriefly runs devbench with args and checks the report of its setups.
 func runBriefly(t *testing.T, setups int, args ...string) {
 	out := filepath.Join(t.TempDir(), "benchmarks.md")
+	// The scale mode's section stays.
+	const scale = scaleHeading + "\n\nthe scale mode's figures\n"
+	if err := os.WriteFile(out, []byte("# Benchmarks\n\nold figures\n\n"+scale), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -46,6 +51,9 @@ func runBriefly(t *testing.T, setups int, args ...string) {
 		t.Fatal(err)
 	}
 	report := string(b)
+	if !strings.HasSuffix(report, "\n"+scale) || strings.Contains(report, "old figures") {
+		t.Errorf("the report does not end with the scale section kept, or keeps the old figures:\n%s", report)
+	}
 	for _, want := range []string{"| machine |", "| Go |", "`go run ./server/devbench " + strings.Join(args, " "), "| goal (issue 7, 2 cores) |",
 		"service requests to the department"} {
 		if !strings.Contains(report, want) {
