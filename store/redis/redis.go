@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +33,11 @@ type Options struct {
 	// Cluster says that URL names a Redis Cluster, in go-redis's
 	// ParseClusterURL form (redis://host:port?addr=host2:port2&…).
 	Cluster bool
+	// TLS, when set, replaces the TLS configuration that a rediss:// URL
+	// implies (the system roots): to trust a private CA, or to present a
+	// client certificate. ServerName may be left empty: it is taken from
+	// each node's address.
+	TLS *tls.Config
 	// Division is the code of the division whose data the store holds;
 	// every key carries it as its hash tag ({epermit:<division>}), so one
 	// server or Cluster can hold several divisions.
@@ -78,6 +84,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		o.MaxRetries = -1 // see noRetries
+		if opts.TLS != nil {
+			o.TLSConfig = opts.TLS
+		}
 		c, addr = goredis.NewClusterClient(o), "cluster "+strings.Join(o.Addrs, ",")
 	} else {
 		o, err := goredis.ParseURL(opts.URL)
@@ -85,6 +94,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		o.MaxRetries = -1 // see noRetries
+		if opts.TLS != nil {
+			o.TLSConfig = opts.TLS
+		}
 		c, addr = goredis.NewClient(o), o.Addr
 	}
 	c.AddHook(unavailableHook{})
