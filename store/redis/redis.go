@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -277,7 +276,8 @@ func refusal(v []any) error {
 	}
 }
 
-// Request record kinds, as in store/bolt.
+// Request record kinds, as in store/bolt; records are encoded with
+// store.EncodeRequest.
 const (
 	kindPermit         byte = 1
 	kindPendingAdded   byte = 2
@@ -285,29 +285,6 @@ const (
 	kindApplication    byte = 4
 	kindServiceRequest byte = 5
 )
-
-// requestRecord builds a request record: kind || uvarint(len(hash)) ||
-// hash || body.
-func requestRecord(kind byte, hash, body []byte) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(hash)+len(body))
-	b = append(b, kind)
-	b = binary.AppendUvarint(b, uint64(len(hash)))
-	b = append(b, hash...)
-	return append(b, body...)
-}
-
-// decodeRecord splits a request record into kind, hash and body.
-func decodeRecord(rec []byte) (kind byte, hash, body []byte, err error) {
-	if len(rec) == 0 {
-		return 0, nil, nil, errors.New("empty request record")
-	}
-	n, size := binary.Uvarint(rec[1:])
-	if size <= 0 || n > uint64(len(rec)-1-size) {
-		return 0, nil, nil, errors.New("corrupt request record")
-	}
-	start := 1 + size
-	return rec[0], rec[start : start+int(n)], rec[start+int(n):], nil
-}
 
 // checkVersioned refuses, before any script, a write of a value of this
 // kind without an id or with a version other than prev+1.
