@@ -104,7 +104,7 @@ func TestResignRacingChanges(t *testing.T) {
 	var permits []*epermitv1.Permit
 	for _, req := range []string{"a", "b", "c", "d"} {
 		resp, err := svc.IssuePermit(ctx, &epermitv1.IssuePermitRequest{RequestId: "issue-" + req,
-			Holder: &epermitv1.Holder{Name: "测试者", CitizenId: ids.Next(), Ethnicity: "汉", HukouAddress: "安徽省合肥市蜀山区测试路1号"},
+			Holder:           &epermitv1.Holder{Name: "测试者", CitizenId: ids.Next(), Ethnicity: "汉", HukouAddress: "安徽省合肥市蜀山区测试路1号"},
 			ResidenceAddress: "浙江省绍兴市上虞区曹娥街道测试小区2幢301室"})
 		if err != nil {
 			t.Fatal(err)
