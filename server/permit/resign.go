@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -237,18 +239,46 @@ func (s *Service) resignBatch(ctx context.Context, d *drill, page []*epermitv1.P
 	if !d.credentials {
 		return resigned, nil, nil
 	}
-	var creds []*epermitv1.ResignedCredential
-	for _, p := range current {
-		if store.IsFinal(p.Status) || p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING {
-			continue
-		}
-		c, err := s.credential(p)
-		if err != nil {
-			return 0, nil, err
-		}
-		creds = append(creds, &epermitv1.ResignedCredential{PermitId: p.Id, Version: p.Version, Credential: c})
+	creds, err := s.credentialsInForce(current)
+	if err != nil {
+		return 0, nil, err
 	}
 	return resigned, creds, nil
+}
+
+// credentialsInForce signs the credentials of the permits in force among
+// ps, on every core: when a drill exports them, signing costs more than
+// writing.
+func (s *Service) credentialsInForce(ps []*epermitv1.Permit) ([]*epermitv1.ResignedCredential, error) {
+	var inForce []*epermitv1.Permit
+	for _, p := range ps {
+		if !store.IsFinal(p.Status) && p.Status != epermitv1.PermitStatus_PERMIT_STATUS_PENDING {
+			inForce = append(inForce, p)
+		}
+	}
+	creds := make([]*epermitv1.ResignedCredential, len(inForce))
+	workers := min(runtime.GOMAXPROCS(0), len(inForce))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(inForce); i += workers {
+				c, err := s.credential(inForce[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				creds[i] = &epermitv1.ResignedCredential{PermitId: inForce[i].Id, Version: inForce[i].Version, Credential: c}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // already a gRPC error
+		}
+	}
+	return creds, nil
 }
 
 // resignEntry is the audit entry of one re-signed permit; nil outside a
