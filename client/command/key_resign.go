@@ -108,8 +108,8 @@ type credentialLine struct {
 
 // run asks for confirmation, runs the drill and prints the summary.
 func (o *keyResignOptions) run(cmd *cobra.Command, _ []string) error {
-	if o.compromised == "" {
-		return usagef(cmd, "--compromised KID is required: the key id of the compromised issuer key")
+	if err := requireFlags(cmd, "compromised"); err != nil {
+		return err
 	}
 	if o.batch < 1 || o.batch > 1000 {
 		return usagef(cmd, "--batch must be between 1 and 1000")
