@@ -65,10 +65,11 @@ func (r *Resigner) ResignPermits(req *epermitv1.ResignPermitsRequest, stream epe
 	if err != nil {
 		return err
 	}
-	resp := &epermitv1.ResignPermitsResponse{Total: total, Kid: d.kid, CutoverTime: timestamppb.New(d.cutover)}
-	if err := stream.Send(resp); err != nil {
+	cutover := timestamppb.New(d.cutover)
+	if err := stream.Send(&epermitv1.ResignPermitsResponse{Total: total, Kid: d.kid, CutoverTime: cutover}); err != nil {
 		return err
 	}
+	var done, skipped int64
 	for after := ""; ; {
 		page, err := s.cfg.Store.ListPermits(ctx, store.PermitFilter{}, after, d.batch)
 		if err != nil {
@@ -82,10 +83,10 @@ func (r *Resigner) ResignPermits(req *epermitv1.ResignPermitsRequest, stream epe
 			return err
 		}
 		after = page[len(page)-1].Id
-		resp.Resigned += int64(resigned)
-		resp.Skipped += int64(len(page) - resigned)
-		resp.LastPermitId, resp.Credentials = after, creds
-		if err := stream.Send(resp); err != nil {
+		done += int64(resigned)
+		skipped += int64(len(page) - resigned)
+		if err := stream.Send(&epermitv1.ResignPermitsResponse{Total: total, Resigned: done, Skipped: skipped,
+			LastPermitId: after, Kid: d.kid, CutoverTime: cutover, Credentials: creds}); err != nil {
 			return err
 		}
 	}
@@ -232,9 +233,6 @@ func (s *Service) resignBatch(ctx context.Context, d *drill, page []*epermitv1.P
 			}
 		}
 		todo = again
-	}
-	if resigned > 0 {
-		call.Recorded()
 	}
 	if !d.credentials {
 		return resigned, nil, nil
