@@ -209,8 +209,7 @@ func (e *credentialExport) write(creds []*epermitv1.ResignedCredential) error {
 		if err != nil {
 			return err
 		}
-		e.w.Write(b)
-		if err := e.w.WriteByte('\n'); err != nil {
+		if _, err := e.w.Write(append(b, '\n')); err != nil {
 			return fmt.Errorf("writing %s: %w", e.f.Name(), err)
 		}
 		e.lines++
