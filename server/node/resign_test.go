@@ -351,7 +351,7 @@ func TestResignPermits(t *testing.T) {
 
 // accountConn connects to n as a new account with this name and role,
 // made with the bootstrap admin's token.
-func accountConn(t *testing.T, n *Node, name string, role epermitv1.Role) *grpc.ClientConn {
+func accountConn(t testing.TB, n *Node, name string, role epermitv1.Role) *grpc.ClientConn {
 	t.Helper()
 	dial := func(token string) *grpc.ClientConn {
 		c, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
