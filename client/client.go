@@ -91,6 +91,8 @@ type Client struct {
 	// Imports is the node's ImportService: the bulk import of existing
 	// residents.
 	Imports epermitv1.ImportServiceClient
+	// Keys is the node's KeyService: the key compromise drill.
+	Keys epermitv1.KeyServiceClient
 
 	conn *grpc.ClientConn
 }
@@ -136,6 +138,7 @@ func Dial(target string, opts Options) (*Client, error) {
 		Scenarios:    epermitv1.NewScenarioServiceClient(conn),
 		RateLimits:   epermitv1.NewRateLimitServiceClient(conn),
 		Imports:      epermitv1.NewImportServiceClient(conn),
+		Keys:         epermitv1.NewKeyServiceClient(conn),
 		conn:         conn,
 	}, nil
 }

@@ -270,10 +270,14 @@ func TestCrossCityVerification(t *testing.T) {
 		t.Fatalf("cancelled permit in Putuo: %v", v)
 	}
 	// The answers so far may have come live from Shangyu; the rest needs
-	// Putuo to hold Shangyu's list.
-	f.eventually(putuo, kept.Credential.Text, "Shangyu's permit, by the list", func(v *epermitv1.VerifyPermitResponse) bool {
-		return v.Verdict == epermitv1.Verdict_VERDICT_VALID && strings.Contains(v.Findings[len(v.Findings)-1].Detail, "by the status list of 330604")
-	})
+	// Putuo to hold a list of Shangyu's made after the cancellation.
+	byList := func(verdict epermitv1.Verdict) func(v *epermitv1.VerifyPermitResponse) bool {
+		return func(v *epermitv1.VerifyPermitResponse) bool {
+			return v.Verdict == verdict && strings.Contains(v.Findings[len(v.Findings)-1].Detail, "by the status list of 330604")
+		}
+	}
+	f.eventually(putuo, cancelled.Credential.Text, "the cancelled permit, by the list", byList(epermitv1.Verdict_VERDICT_NOT_VALID))
+	f.eventually(putuo, kept.Credential.Text, "Shangyu's permit, by the list", byList(epermitv1.Verdict_VERDICT_VALID))
 
 	shangyu.node.stop()
 	v = f.eventually(putuo, kept.Credential.Text, "with Shangyu down", verdictIs(epermitv1.Verdict_VERDICT_VALID))

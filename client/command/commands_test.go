@@ -337,6 +337,9 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"isue"}, `did you mean issue`},
 		{[]string{"key", "import"}, `unknown command "import"`},
+		{[]string{"key", "resign"}, "missing required flag --compromised"},
+		{[]string{"key", "resign", "--compromised", "21fe31dfa154a261", "--batch", "0"}, "--batch must be between 1 and 1000"},
+		{[]string{"key", "resign", "--compromised", "21fe31dfa154a261"}, "pass --yes"},
 		{[]string{"show"}, "missing PERMIT_ID"},
 		{[]string{"show", "a", "b"}, `unexpected argument "b"`},
 		{[]string{"list", "extra"}, `unexpected argument "extra"`},

@@ -46,7 +46,7 @@ func TestHelp(t *testing.T) {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	walk(root, nil)
-	for _, path := range []string{"issue", "show", "list", "endorse", "suspend", "reinstate", "cancel", "verify", "qr", "key export",
+	for _, path := range []string{"issue", "show", "list", "endorse", "suspend", "reinstate", "cancel", "verify", "qr", "key export", "key resign",
 		"pending list", "pending approve", "pending reject", "admin add", "admin list", "admin disable", "admin enable",
 		"admin rotate", "whoami", "audit list", "audit verify", "scenarios", "eligibility", "request submit", "request show",
 		"request list", "request watch", "request cancel", "request retry"} {

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/proto"
@@ -202,7 +201,7 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 		}
 	}
 	sum := importSummary{File: path, Rows: id.Rows, ErrorsFile: o.errors, Resumed: st.RowsDone}
-	progress := newImportProgress(cmd.ErrOrStderr(), id.Rows, st.RowsDone)
+	progress := newProgress(cmd.ErrOrStderr(), "import", "rows", id.Rows, st.RowsDone)
 	start := time.Now()
 	err = o.global.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
 		if st.Complete {
@@ -233,7 +232,7 @@ func (o *importOptions) run(cmd *cobra.Command, args []string) error {
 // stream sends the rows after st.Line on one ImportPermits stream and
 // records every answer, batch by batch, in the error file and st.
 func (o *importOptions) stream(ctx context.Context, c *client.Client, rd *importcsv.Reader, id importcsv.Identity,
-	st *importState, errFile *os.File, progress *importProgress) error {
+	st *importState, errFile *os.File, progress *progress) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.Imports.ImportPermits(ctx)
@@ -489,76 +488,6 @@ func writeErrorHeader(f *os.File, header []string, bom bool) error {
 	}
 	w.Flush()
 	return w.Error()
-}
-
-// importProgress shows the rows done with the rate and the time left: a
-// progress bar on a terminal, else a line every few seconds.
-type importProgress struct {
-	bar   *progressbar.ProgressBar
-	out   io.Writer
-	total int64
-	done  int64
-	start time.Time
-	first int64
-	last  time.Time
-}
-
-// plainProgressEvery is how often a plain progress line is written.
-const plainProgressEvery = 2 * time.Second
-
-func newImportProgress(out io.Writer, total, done int64) *importProgress {
-	p := &importProgress{out: out, total: total, done: done, first: done, start: time.Now(), last: time.Now()}
-	if f, ok := out.(*os.File); ok && isTerminal(f) {
-		p.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(out),
-			progressbar.OptionSetDescription("import"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(out) }),
-		)
-		_ = p.bar.Set64(done)
-	}
-	return p
-}
-
-// add records n more rows done.
-func (p *importProgress) add(n int) {
-	p.done += int64(n)
-	if p.bar != nil {
-		_ = p.bar.Add(n)
-		return
-	}
-	if time.Since(p.last) >= plainProgressEvery {
-		p.line()
-	}
-}
-
-// finish ends the bar, or writes the last line.
-func (p *importProgress) finish() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		return
-	}
-	p.line()
-}
-
-// line writes one plain progress line.
-func (p *importProgress) line() {
-	p.last = time.Now()
-	elapsed := time.Since(p.start).Seconds()
-	rate := float64(p.done-p.first) / max(elapsed, 1e-9)
-	eta := "-"
-	if rate > 0 {
-		eta = (time.Duration(float64(p.total-p.done)/rate) * time.Second).Round(time.Second).String()
-	}
-	pct := 100.0
-	if p.total > 0 {
-		pct = 100 * float64(p.done) / float64(p.total)
-	}
-	fmt.Fprintf(p.out, "import: %d/%d rows (%.0f%%), %.0f rows/s, %s left\n", p.done, p.total, pct, rate, eta)
 }
 
 // importPrinter prints the summary of an import. Both printers implement

@@ -17,14 +17,17 @@ func newKeyCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
 		Short: "Work with the node's issuer key",
-		Long: `Work with the public key the node signs credentials with. Verifiers
-elsewhere use it to check credentials offline ('permitctl verify --offline').`,
-		Example:                    `  permitctl key export --out 330604.pem`,
+		Long: `Work with the key the node signs credentials with: export its public key,
+which verifiers elsewhere use to check credentials offline ('permitctl
+verify --offline'), and, after a key was compromised, re-sign every permit
+with the new key (the key compromise drill, admins).`,
+		Example: `  permitctl key export --out 330604.pem
+  permitctl key resign --compromised 21fe31dfa154a261`,
 		Args:                       noSubcommand,
 		RunE:                       func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		SuggestionsMinimumDistance: 2,
 	}
-	cmd.AddCommand(newKeyExportCommand(g))
+	cmd.AddCommand(newKeyExportCommand(g), newKeyResignCommand(g))
 	return cmd
 }
 

@@ -31,8 +31,9 @@ another member city (transfer), verify credentials and print their QR
 codes, and submit and follow requests for the public services a permit
 opens (scenarios, eligibility, request); supervisors reinstate permits,
 decide cancellations, two of them for each, and import the division's
-existing residents from a CSV file (import); admins manage accounts;
-auditors read and verify the audit log.
+existing residents from a CSV file (import); admins manage accounts
+and, after an issuer key was compromised, re-sign every permit with the
+new key (key resign); auditors read and verify the audit log.
 
 Pointing it at a node:
   --server host:port names the node; the default is 127.0.0.1:7700, a permitd

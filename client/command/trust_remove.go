@@ -27,7 +27,9 @@ one of its issuer keys, and print what is left of the member.
 
 Once a list without it is signed and published, nodes no longer verify any
 credential signed with the removed keys, however recent: removing a key is
-how a compromised key is revoked. A key that merely retired (its not-after
+how a compromised key is revoked. The member then re-signs its permits with
+its new key ('permitctl key resign --compromised KID', the key compromise
+drill of docs/operations.md). A key that merely retired (its not-after
 has passed) should stay listed until the credentials it signed have
 expired, up to a year; remove it after that.
 

@@ -83,6 +83,15 @@ var Permissions = map[string]Rule{
 	// permit has its own audit entry, written with it.
 	"/epermit.v1.ImportService/ImportPermits": {Roles: roles(supervisor), Mutation: true},
 
+	// KeyService: the key compromise drill is the admins' work, like the
+	// keys and the trust list it follows: it decides nothing about any
+	// resident (no permit's content changes, only the time its credential
+	// is signed at), it is run once the admin has put the new key in the
+	// trust list, and it touches every permit of the node at once, which
+	// no supervisor's decision about residents does. Each re-signed permit
+	// has its own audit entry, written with it.
+	"/epermit.v1.KeyService/ResignPermits": {Roles: roles(admin), Mutation: true},
+
 	// ApplicationService: clerks take applications in and supplement them;
 	// clerks and supervisors decide them (approving issues the permit).
 	"/epermit.v1.ApplicationService/SubmitApplication":     {Roles: roles(clerk), Mutation: true, CitizenLimited: true},

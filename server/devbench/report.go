@@ -191,7 +191,7 @@ cores, an upper bound that leaves out waiting for fsync.
   checks the permit and the rule and records the request durably; the
   outbox delivers it afterwards.
 
-Per-account rate limits are off in the measured permitd (`+"`limits: {mutations_per_second: 0}`"+`):
+Rate limits are off in the measured permitd (`+"`limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}`"+`):
 the callers stand for many clerks.
 `, m.CPU, m.Cores, m.Go, m.Date.Format("2006-01-02 15:04 UTC"), command, o.duration, o.callers, connsPerReplica, o.permits,
 		service, department)

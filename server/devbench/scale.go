@@ -122,7 +122,7 @@ func runScale(ctx context.Context, o *options, bins binaries, log io.Writer) ([]
 // folder: no rate limit (the callers stand for many clerks), and the
 // metrics and profiler on metricsAddr when it is not empty.
 func scaleConfig(folder, metricsAddr string) (string, error) {
-	yaml := "limits: {mutations_per_second: 0}\n"
+	yaml := "limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}\n"
 	if metricsAddr != "" {
 		yaml += fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", metricsAddr)
 	}

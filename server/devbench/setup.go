@@ -119,7 +119,7 @@ func runSetup(ctx context.Context, o *options, bins binaries, s setup, log io.Wr
 
 	// The callers stand for many clerks: no per-account rate limit.
 	cfg := filepath.Join(dir, "permitd.yaml")
-	yaml := fmt.Sprintf("limits: {mutations_per_second: 0}\ndepartments: {%s: {endpoint: %q}}\n", department, deptAddr)
+	yaml := fmt.Sprintf("limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}\ndepartments: {%s: {endpoint: %q}}\n", department, deptAddr)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		return sr, err
 	}

@@ -115,6 +115,7 @@ func (m *mtlsNode) adminToken(t *testing.T) string {
 var allowed = map[string]struct{ own, other []epermitv1.Role }{
 	"PermitService/IssuePermit":                {own: roles(clerk)},
 	"ImportService/ImportPermits":              {own: roles(supervisor)},
+	"KeyService/ResignPermits":                 {own: roles(admin)},
 	"PermitService/GetPermit":                  {own: roles(clerk, supervisor, partner), other: roles(partner)},
 	"PermitService/ListPermits":                {own: roles(clerk, supervisor)},
 	"PermitService/EndorsePermit":              {own: roles(clerk)},

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/yrd-epermit/epermit/citizenid"
@@ -42,25 +40,7 @@ func startPlainNode(t testing.TB) *Node {
 // bootstrap admin's token.
 func plainConn(t testing.TB, n *Node, role epermitv1.Role) *grpc.ClientConn {
 	t.Helper()
-	dial := func(token string) *grpc.ClientConn {
-		c, err := grpc.NewClient(n.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithPerRPCCredentials(bearer(token)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	admin, err := os.ReadFile(n.BootstrapTokenFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := epermitv1.NewAccountServiceClient(dial(strings.TrimSpace(string(admin)))).CreateAccount(context.Background(),
-		&epermitv1.CreateAccountRequest{Name: strings.ToLower(role.String()), Division: n.cfg.Division, Roles: []epermitv1.Role{role}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dial(resp.Token)
+	return accountConn(t, n, strings.ToLower(role.String()), role)
 }
 
 // importRow is a valid row for citizen id, under request id req.

@@ -295,6 +295,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	})
 	permit.RegisterService(n.grpc, permits)
 	permit.RegisterImportService(n.grpc, permit.NewImporter(permits))
+	permit.RegisterKeyService(n.grpc, permit.NewResigner(permits))
 	application.RegisterService(n.grpc, apps)
 	account.RegisterService(n.grpc, account.New(account.Config{Store: st, Clock: clock, Logger: log}))
 	audit.RegisterService(n.grpc, audit.New(st, log))

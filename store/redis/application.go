@@ -174,7 +174,7 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 	}
 	var rec []byte
 	if w.RequestID != "" {
-		rec = requestRecord(kindApplication, w.RequestHash, data)
+		rec = store.EncodeRequest(kindApplication, w.RequestHash, data)
 	}
 	v, err := s.run(ctx, "write application "+a.GetId(), writeApplicationScript, w.Audit,
 		a.GetId(), data, strconv.FormatInt(w.PrevVersion, 10), strconv.FormatInt(a.GetVersion(), 10),

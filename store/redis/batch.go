@@ -101,7 +101,7 @@ func permitArgs(w store.PermitWrite) ([]any, error) {
 	}
 	var rec []byte
 	if w.RequestID != "" {
-		rec = requestRecord(kindPermit, w.RequestHash, data)
+		rec = store.EncodeRequest(kindPermit, w.RequestHash, data)
 	}
 	return []any{id, citizen, final, data, strconv.FormatInt(w.PrevVersion, 10), w.RequestID, rec, w.ResolvePending,
 		si, int(store.ListState(p.GetStatus()))}, nil

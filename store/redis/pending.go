@@ -77,9 +77,9 @@ func (s *Store) WritePending(ctx context.Context, w store.PendingWrite) error {
 			return fmt.Errorf("redis: marshal pending cancellation %s: %w", w.Put.GetId(), err)
 		}
 	}
-	mode, id, rec := "delete", w.Delete, requestRecord(kindPendingRemoved, w.RequestHash, nil)
+	mode, id, rec := "delete", w.Delete, store.EncodeRequest(kindPendingRemoved, w.RequestHash, nil)
 	if w.Put != nil {
-		mode, id, rec = "put", w.Put.GetId(), requestRecord(kindPendingAdded, w.RequestHash, data)
+		mode, id, rec = "put", w.Put.GetId(), store.EncodeRequest(kindPendingAdded, w.RequestHash, data)
 	}
 	v, err := s.run(ctx, "write pending cancellation "+id, writePendingScript, w.Audit,
 		mode, id, w.Put.GetPermitId(), strconv.FormatInt(w.Put.GetPermitVersion(), 10), data, w.RequestID, rec)

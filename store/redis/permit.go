@@ -76,7 +76,7 @@ func (s *Store) Replay(ctx context.Context, requestID string) (*store.Replayed, 
 	if err != nil {
 		return nil, fmt.Errorf("redis: replay %q: %w", requestID, err)
 	}
-	kind, hash, body, err := decodeRecord(v)
+	kind, hash, body, err := store.DecodeRequest(v)
 	if err != nil {
 		return nil, fmt.Errorf("redis: request %q: %w", requestID, err)
 	}

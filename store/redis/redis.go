@@ -2,7 +2,7 @@ package redis
 
 import (
 	"context"
-	"encoding/binary"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +32,11 @@ type Options struct {
 	// Cluster says that URL names a Redis Cluster, in go-redis's
 	// ParseClusterURL form (redis://host:port?addr=host2:port2&…).
 	Cluster bool
+	// TLS, when set, replaces the TLS configuration that a rediss:// URL
+	// implies (the system roots): to trust a private CA, or to present a
+	// client certificate. ServerName may be left empty: it is taken from
+	// each node's address.
+	TLS *tls.Config
 	// Division is the code of the division whose data the store holds;
 	// every key carries it as its hash tag ({epermit:<division>}), so one
 	// server or Cluster can hold several divisions.
@@ -78,6 +83,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		o.MaxRetries = -1 // see noRetries
+		if opts.TLS != nil {
+			o.TLSConfig = opts.TLS
+		}
 		c, addr = goredis.NewClusterClient(o), "cluster "+strings.Join(o.Addrs, ",")
 	} else {
 		o, err := goredis.ParseURL(opts.URL)
@@ -85,6 +93,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
 		o.MaxRetries = -1 // see noRetries
+		if opts.TLS != nil {
+			o.TLSConfig = opts.TLS
+		}
 		c, addr = goredis.NewClient(o), o.Addr
 	}
 	c.AddHook(unavailableHook{})
@@ -265,7 +276,8 @@ func refusal(v []any) error {
 	}
 }
 
-// Request record kinds, as in store/bolt.
+// Request record kinds, as in store/bolt; records are encoded with
+// store.EncodeRequest.
 const (
 	kindPermit         byte = 1
 	kindPendingAdded   byte = 2
@@ -273,29 +285,6 @@ const (
 	kindApplication    byte = 4
 	kindServiceRequest byte = 5
 )
-
-// requestRecord builds a request record: kind || uvarint(len(hash)) ||
-// hash || body.
-func requestRecord(kind byte, hash, body []byte) []byte {
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(hash)+len(body))
-	b = append(b, kind)
-	b = binary.AppendUvarint(b, uint64(len(hash)))
-	b = append(b, hash...)
-	return append(b, body...)
-}
-
-// decodeRecord splits a request record into kind, hash and body.
-func decodeRecord(rec []byte) (kind byte, hash, body []byte, err error) {
-	if len(rec) == 0 {
-		return 0, nil, nil, errors.New("empty request record")
-	}
-	n, size := binary.Uvarint(rec[1:])
-	if size <= 0 || n > uint64(len(rec)-1-size) {
-		return 0, nil, nil, errors.New("corrupt request record")
-	}
-	start := 1 + size
-	return rec[0], rec[start : start+int(n)], rec[start+int(n):], nil
-}
 
 // checkVersioned refuses, before any script, a write of a value of this
 // kind without an id or with a version other than prev+1.

@@ -177,7 +177,7 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 	}
 	var rec []byte
 	if w.RequestID != "" {
-		rec = requestRecord(kindServiceRequest, w.RequestHash, data)
+		rec = store.EncodeRequest(kindServiceRequest, w.RequestHash, data)
 	}
 	v, err := s.run(ctx, "write service request "+r.GetId(), writeServiceRequestScript, w.Audit,
 		r.GetId(), data, strconv.FormatInt(w.PrevVersion, 10), strconv.FormatInt(r.GetVersion(), 10),

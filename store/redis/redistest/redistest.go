@@ -4,6 +4,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -26,7 +27,11 @@ type Server struct {
 	args []string // more arguments, for cluster mode
 	// busPort is the cluster bus port of a cluster node.
 	busPort int
-	cmd     *exec.Cmd
+	// tls and password are what a client needs when the server serves
+	// TLS and requires a password (StartTLS).
+	tls      *tls.Config
+	password string
+	cmd      *exec.Cmd
 }
 
 // Start starts redis-server on a free 127.0.0.1 port with its data in a
@@ -43,6 +48,26 @@ func Start(t testing.TB) *Server {
 	t.Cleanup(func() { srv.Stop(syscall.SIGTERM) })
 	return srv
 }
+
+// StartTLS starts redis-server as Start does, but serving TLS only, with
+// the server certificate and key in certFile and keyFile, requiring every
+// client to present a certificate that verifies against caFile (Redis's
+// tls-auth-clients) and to authenticate with password. client is the TLS
+// configuration the test's own readiness check uses.
+func StartTLS(t testing.TB, certFile, keyFile, caFile, password string, client *tls.Config) *Server {
+	t.Helper()
+	srv := newServer(t)
+	srv.tls, srv.password = client, password
+	srv.args = []string{"--port", "0", "--tls-port", strconv.Itoa(srv.port),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile,
+		"--tls-auth-clients", "yes", "--requirepass", password}
+	srv.start(t)
+	t.Cleanup(func() { srv.Stop(syscall.SIGTERM) })
+	return srv
+}
+
+// Port is the server's port (its TLS port when it serves TLS).
+func (srv *Server) Port() int { return srv.port }
 
 // newServer prepares a server on a free loopback port, not yet started.
 func newServer(t testing.TB) *Server {
@@ -91,7 +116,8 @@ func (srv *Server) start(t testing.TB) {
 	if err := srv.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	c := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port), MaxRetries: -1})
+	c := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port), MaxRetries: -1,
+		TLSConfig: srv.tls, Password: srv.password})
 	defer c.Close()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
