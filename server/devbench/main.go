@@ -12,7 +12,7 @@
 //	go run ./server/devbench --redis --replicas 2     # two permitd on a redis-server it starts
 //	go run ./server/devbench --store redis://127.0.0.1:6379/5   # on an empty Redis database
 //	go run ./server/devbench --compare --duration 15s # bbolt, Redis with 1 and with 2 replicas
-//	go run ./server/devbench --scale 1000000,10000000 --scale-cache /var/tmp/epermit-scale
+//	go run ./server/devbench --scale 1000000,10000000 --scale-cache scale-cache
 //
 // The last is the scale mode (docs/scale.md): for each size it imports
 // that many synthetic residents through a permitd's ImportService into a
