@@ -110,6 +110,16 @@ end
 local function duplicate(rid)
   return rid ~= "" and redis.call("EXISTS", P .. "req:" .. rid) == 1
 end
+
+-- versionRefusal is the refusal of a write made over version prev (0 for
+-- a new value) when the stored version is stored (nil when none), or nil.
+local function versionRefusal(stored, prev)
+  if stored then
+    if prev == 0 or tonumber(stored) ~= prev then return {"CONFLICT"} end
+  elseif prev > 0 then
+    return {"NOTFOUND"}
+  end
+end
 `
 
 // writePermitSrc is WritePermit. ARGV: 5 permit id, 6 citizen id, 7 "1"
@@ -124,11 +134,8 @@ local rid, rec, resolve, si, state = ARGV[10], ARGV[11], ARGV[12], ARGV[13], ton
 if duplicate(rid) then return {"DUP"} end
 local pk = P .. "permit:" .. id
 local old = redis.call("HMGET", pk, "v", "c", "f", "si")
-if old[1] then
-  if prev == 0 or tonumber(old[1]) ~= prev then return {"CONFLICT"} end
-elseif prev > 0 then
-  return {"NOTFOUND"}
-end
+local stale = versionRefusal(old[1], prev)
+if stale then return stale end
 local pendingPermit
 if resolve ~= "" then
   pendingPermit = redis.call("HGET", P .. "pending:" .. resolve, "permit")
@@ -257,11 +264,8 @@ local id, data, prev, version, deadline, state, rid, rec = ARGV[5], ARGV[6], ton
 if duplicate(rid) then return {"DUP"} end
 local k = P .. "app:" .. id
 local old = redis.call("HMGET", k, "v", "dl", "st")
-if old[1] then
-  if prev == 0 or tonumber(old[1]) ~= prev then return {"CONFLICT"} end
-elseif prev > 0 then
-  return {"NOTFOUND"}
-end
+local stale = versionRefusal(old[1], prev)
+if stale then return stale end
 local bad = checkAudit()
 if bad then return bad end
 redis.call("HSET", k, "d", data, "v", version, "dl", deadline, "st", state)
@@ -287,11 +291,8 @@ local id, data, prev, version, outbox, permit, event, rid, rec = ARGV[5], ARGV[6
 if duplicate(rid) then return {"DUP"} end
 local k = P .. "sr:" .. id
 local old = redis.call("HMGET", k, "v", "ob", "pm")
-if old[1] then
-  if prev == 0 or tonumber(old[1]) ~= prev then return {"CONFLICT"} end
-elseif prev > 0 then
-  return {"NOTFOUND"}
-end
+local stale = versionRefusal(old[1], prev)
+if stale then return stale end
 local bad = checkAudit()
 if bad then return bad end
 redis.call("HSET", k, "d", data, "v", version, "ob", outbox, "pm", permit)
