@@ -62,9 +62,10 @@ func ListState(s epermitv1.PermitStatus) statuslist.State {
 // StatusListKeeper is an optional capability of a store: it keeps the
 // division's status list itself, changing the entry of a permit in the
 // same atomic step as each write that assigns or changes the permit's
-// status index or status, so that every process sharing the store can
-// publish the same list. store/redis implements it; store/bolt does not
-// (its one process keeps the list in memory).
+// status index or status, so that a process loads the list at start
+// rather than rebuilding it from every permit, and every process sharing
+// the store can publish the same list. store/redis and store/bolt
+// implement it.
 type StatusListKeeper interface {
 	// StatusListVersion returns the version of the stored list: it goes
 	// up whenever an entry changes.
@@ -74,4 +75,9 @@ type StatusListKeeper interface {
 	// the byte of the highest entry ever set, with their version, read in
 	// one atomic step.
 	StatusList(ctx context.Context) (packed []byte, version uint64, err error)
+	// StatusListShared reports whether other processes write the list
+	// too (replicas on one Redis): then a process loads it again when
+	// its version moves; otherwise it keeps the list it loaded in step
+	// with its own writes.
+	StatusListShared() bool
 }

@@ -10,7 +10,6 @@ import (
 	"crypto"
 	"fmt"
 	"log/slog"
-	"math/bits"
 	"sync"
 	"time"
 
@@ -26,20 +25,21 @@ import (
 // Status keeps a node's status list: one random entry per permit it issued,
 // holding the permit's recorded state.
 //
-// On a store that keeps the list itself (store.StatusListKeeper: Redis,
-// shared by replicas) the list published is the store's, loaded again
-// whenever its version has moved, so every replica publishes the same
-// entries under the same version; indices are drawn from a second list,
-// alloc, loaded alike, and the store refuses an index another replica
-// gave meanwhile (store.ErrIndexTaken). Otherwise (bbolt, one process)
-// the list is rebuilt from the permits at start and kept in step with
-// each committed change (Record).
+// The store keeps the list too (store.StatusListKeeper), and the list is
+// loaded from it at start. On a store shared by replicas
+// (Redis) the list published is the store's, loaded again whenever its
+// version has moved, so every replica publishes the same entries under
+// the same version; indices are drawn from a second list, alloc, loaded
+// alike, and the store refuses an index another replica gave meanwhile
+// (store.ErrIndexTaken). Otherwise (bbolt, one process) the list is kept
+// in step with each committed change (Record).
 type Status struct {
 	list *statuslist.List
 	pub  *statuslist.Publisher
 	log  *slog.Logger
 
-	// shared is the store that keeps the list; nil when the node keeps it.
+	// shared is the store that keeps the list for every replica; nil when
+	// only this node writes it.
 	shared store.StatusListKeeper
 	alloc  *statuslist.List
 	// mu serialises reloads; checked is when the store's version was last
@@ -54,27 +54,25 @@ type Status struct {
 // list has changed, unless this node has written since and publishes.
 const reloadInterval = time.Second
 
-// pageSize is how many permits the rebuild reads at a time.
-const pageSize = 1000
-
-// NewStatus prepares the status list of division and its publication,
-// signed with keyAt(the time of signing): loaded from st when st keeps the
-// list (store.StatusListKeeper), else rebuilt from the permits in st.
-func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(time.Time) crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
-	s := &Status{log: log}
-	if k, ok := st.(store.StatusListKeeper); ok {
-		s.shared = k
-		s.list, s.alloc = statuslist.New(statuslist.Options{}), statuslist.New(statuslist.Options{})
+// NewStatus prepares the status list of division, loaded from st, and its
+// publication, signed with keyAt(the time of signing).
+func NewStatus(ctx context.Context, st store.StatusListKeeper, division string, keyAt func(time.Time) crypto.Signer, clock func() time.Time, log *slog.Logger) (*Status, error) {
+	s := &Status{log: log, list: statuslist.New(statuslist.Options{})}
+	if st.StatusListShared() {
+		s.shared = st
+		s.alloc = statuslist.New(statuslist.Options{})
 		if err := s.reload(ctx); err != nil {
 			return nil, fmt.Errorf("status list: %w", err)
 		}
 		s.checked = time.Now()
 	} else {
-		list, err := rebuild(ctx, st, clock)
-		if err != nil {
-			return nil, err
+		packed, version, err := st.StatusList(ctx)
+		if err == nil {
+			err = s.list.Load(packed, version)
 		}
-		s.list = list
+		if err != nil {
+			return nil, fmt.Errorf("status list: %w", err)
+		}
 	}
 	pub, err := statuslist.NewPublisher(statuslist.PublisherConfig{List: s.list, KeyAt: keyAt, Issuer: division, Clock: clock})
 	if err != nil {
@@ -82,43 +80,6 @@ func NewStatus(ctx context.Context, st store.Store, division string, keyAt func(
 	}
 	s.pub = pub
 	return s, nil
-}
-
-// rebuild makes the status list from the permits in st.
-func rebuild(ctx context.Context, st store.Store, clock func() time.Time) (*statuslist.List, error) {
-	type entry struct {
-		index uint32
-		state statuslist.State
-	}
-	var entries []entry
-	var highest uint32
-	for after := ""; ; {
-		page, err := st.ListPermits(ctx, store.PermitFilter{}, after, pageSize)
-		if err != nil {
-			return nil, fmt.Errorf("status list: reading permits: %w", err)
-		}
-		for _, p := range page {
-			if p.StatusIndex != nil {
-				entries = append(entries, entry{p.GetStatusIndex(), store.ListState(p.Status)})
-				highest = max(highest, p.GetStatusIndex())
-			}
-		}
-		if len(page) < pageSize {
-			break
-		}
-		after = page[len(page)-1].Id
-	}
-	size := uint32(statuslist.MinSize)
-	if need := uint32(1) << bits.Len32(highest); len(entries) > 0 && need > size {
-		size = need
-	}
-	list := statuslist.New(statuslist.Options{Size: size, Version: uint64(clock().UnixMicro())})
-	for _, e := range entries {
-		if err := list.Set(e.index, e.state); err != nil {
-			return nil, fmt.Errorf("status list: entry %d: %w", e.index, err)
-		}
-	}
-	return list, nil
 }
 
 // reload loads the store's list into list and alloc.

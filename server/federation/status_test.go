@@ -3,8 +3,10 @@ package federation
 import (
 	"crypto"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/yrd-epermit/epermit/credential"
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/statuslist"
+	"github.com/yrd-epermit/epermit/store/bolt"
 	"github.com/yrd-epermit/epermit/store/redis"
 	"github.com/yrd-epermit/epermit/store/redis/redistest"
 
@@ -103,6 +106,85 @@ func TestSharedStatusIndexCollision(t *testing.T) {
 	for _, p := range issued {
 		if st, err := snaps[0].Get(p.GetStatusIndex()); err != nil || st != statuslist.Valid {
 			t.Fatalf("entry %d of %s = %v, %v; want valid", p.GetStatusIndex(), p.Id, st, err)
+		}
+	}
+}
+
+// TestStatusListAfterRestart: on bbolt the node keeps its list in step
+// with its writes and, after a restart, loads from the file the same
+// entries (a suspension included), published under a higher version.
+func TestStatusListAfterRestart(t *testing.T) {
+	ctx := t.Context()
+	_, key, _ := ed25519.GenerateKey(nil)
+	signer, err := credential.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const division = "330604"
+	path := filepath.Join(t.TempDir(), "permits.db")
+	publish := func(s *Status) *statuslist.Snapshot {
+		t.Helper()
+		data, _, err := s.Publication(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, err := statuslist.Verify(data, key.Public(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	open := func() (*bolt.Store, *Status) {
+		t.Helper()
+		st, err := bolt.Open(path, &bolt.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := NewStatus(ctx, st, division, func(time.Time) crypto.Signer { return key }, time.Now, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, s
+	}
+	st, status := open()
+	svc := permit.New(permit.Config{Store: st, Signer: signer, Division: division,
+		Authority: "绍兴市公安局上虞区分局", Status: status})
+	ids := citizenid.NewGenerator(12)
+	var issued []*epermitv1.Permit
+	for i := range 5 {
+		resp, err := svc.IssuePermit(ctx, &epermitv1.IssuePermitRequest{
+			RequestId: fmt.Sprintf("restart-%d", i),
+			Holder: &epermitv1.Holder{Name: "测试者辛", CitizenId: ids.Next(), Ethnicity: "汉",
+				HukouAddress: "安徽省合肥市蜀山区测试路1号"},
+			ResidenceAddress: "浙江省绍兴市上虞区曹娥街道测试小区2幢301室",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued = append(issued, resp.Permit)
+	}
+	if _, err := svc.SuspendPermit(ctx, &epermitv1.SuspendPermitRequest{RequestId: "restart-suspend",
+		PermitId: issued[0].Id, Version: 1, Reason: "住址核查"}); err != nil {
+		t.Fatal(err)
+	}
+	before := publish(status)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st, status = open()
+	defer st.Close()
+	after := publish(status)
+	if after.Version <= before.Version || after.Size != before.Size {
+		t.Fatalf("after the restart: version %d -> %d, size %d -> %d", before.Version, after.Version, before.Size, after.Size)
+	}
+	for i, p := range issued {
+		want := statuslist.Valid
+		if i == 0 {
+			want = statuslist.Suspended
+		}
+		if got, err := after.Get(p.GetStatusIndex()); err != nil || got != want {
+			t.Fatalf("entry %d of %s after the restart = %v, %v; want %v", p.GetStatusIndex(), p.Id, got, err, want)
 		}
 	}
 }

@@ -180,7 +180,12 @@ func New(cfg Config, opts Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
-	status, err := federation.NewStatus(context.Background(), raw, cfg.Division, keys.KeyAt, clock, log)
+	keeper, ok := raw.(store.StatusListKeeper)
+	if !ok {
+		st.Close()
+		return nil, fmt.Errorf("store %s keeps no status list", storeURL)
+	}
+	status, err := federation.NewStatus(context.Background(), keeper, cfg.Division, keys.KeyAt, clock, log)
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -151,7 +151,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 		return err
 	}
 	defer s.tokens.clear()
-	return s.batch(ctx, "create account "+a.Name, func(tx *txn) (refused, err error) {
+	return s.batch(ctx, "create account "+a.Name, func(tx *bbolt.Tx) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
 		if accounts.Get([]byte(a.Name)) != nil {
 			return fmt.Errorf("%w: account %s", store.ErrExists, a.Name), nil
@@ -168,7 +168,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 			}
 		}
 		if audit != nil {
-			if err := appendAudit(tx.Tx, audit); err != nil {
+			if err := appendAudit(tx, audit); err != nil {
 				return nil, err
 			}
 		}
@@ -186,16 +186,16 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account, audit *eper
 func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*store.Account) error, audit *epermitv1.AuditEntry) (*store.Account, error) {
 	var stored *store.Account
 	defer s.tokens.clear()
-	err := s.batch(ctx, "update account "+name, func(tx *txn) (refused, err error) {
+	err := s.batch(ctx, "update account "+name, func(tx *bbolt.Tx) (refused, err error) {
 		accounts, tokens := tx.Bucket(bucketAccounts), tx.Bucket(bucketTokens)
-		old, err := getAccount(tx.Tx, name)
+		old, err := getAccount(tx, name)
 		if errors.Is(err, store.ErrNotFound) {
 			return err, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		a, err := getAccount(tx.Tx, name) // the copy that update changes
+		a, err := getAccount(tx, name) // the copy that update changes
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +232,7 @@ func (s *Store) UpdateAccount(ctx context.Context, name string, update func(*sto
 			}
 		}
 		if audit != nil {
-			if err := appendAudit(tx.Tx, audit); err != nil {
+			if err := appendAudit(tx, audit); err != nil {
 				return nil, err
 			}
 		}

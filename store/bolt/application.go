@@ -180,7 +180,7 @@ func (s *Store) WriteApplication(ctx context.Context, w store.ApplicationWrite) 
 	if err != nil {
 		return fmt.Errorf("bolt: marshal application %s: %w", a.GetId(), err)
 	}
-	return s.batch(ctx, "write application "+a.GetId(), func(tx *txn) (refused, err error) {
+	return s.batch(ctx, "write application "+a.GetId(), func(tx *bbolt.Tx) (refused, err error) {
 		apps := tx.Bucket(bucketApplications)
 		apps.FillPercent = 1 // ids start with their time: appends
 		if isDuplicate(tx, w.RequestID) {

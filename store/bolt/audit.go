@@ -22,8 +22,8 @@ func (s *Store) AppendAudit(ctx context.Context, e *epermitv1.AuditEntry) error 
 	if e == nil {
 		return errors.New("bolt: append of a nil audit entry")
 	}
-	return s.batch(ctx, "append audit entry", func(tx *txn) (refused, err error) {
-		return nil, appendAudit(tx.Tx, e)
+	return s.batch(ctx, "append audit entry", func(tx *bbolt.Tx) (refused, err error) {
+		return nil, appendAudit(tx, e)
 	})
 }
 

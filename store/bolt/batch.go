@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/yrd-epermit/epermit/store"
 )
 
@@ -28,7 +30,7 @@ func (s *Store) WritePermits(ctx context.Context, ws []store.PermitWrite) ([]err
 		changes[i] = c
 	}
 	refusals := make([]error, len(ws))
-	err := s.batch(ctx, fmt.Sprintf("write %d permits", len(ws)), func(tx *txn) (error, error) {
+	err := s.batch(ctx, fmt.Sprintf("write %d permits", len(ws)), func(tx *bbolt.Tx) (error, error) {
 		// The loop may run this again after a failure: every outcome is
 		// decided afresh.
 		for i, c := range changes {

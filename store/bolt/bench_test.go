@@ -3,9 +3,11 @@ package bolt
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +25,7 @@ import (
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/permitid"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
+	"github.com/yrd-epermit/epermit/statuslist"
 	"github.com/yrd-epermit/epermit/store"
 	"github.com/yrd-epermit/epermit/store/storetest"
 )
@@ -141,17 +144,31 @@ func fillNodeFile() (dir, path string, err error) {
 }
 
 // issue writes a new permit for the citizen under requestID with its audit
-// entry, as IssuePermit does.
+// entry and a status-list entry drawn at random from a list of
+// statuslist.MinSize entries, as IssuePermit does, drawing again when the
+// entry is taken.
 func issue(ctx context.Context, s *Store, citizen, requestID string) error {
+	for {
+		err := issueOnce(ctx, s, citizen, requestID, mathrand.Uint32N(statuslist.MinSize))
+		if !errors.Is(err, store.ErrIndexTaken) {
+			return err
+		}
+	}
+}
+
+// issueOnce is one attempt of issue, with this status-list entry.
+func issueOnce(ctx context.Context, s *Store, citizen, requestID string, index uint32) error {
 	id, err := permitid.New("330604")
 	if err != nil {
 		return err
 	}
+	p := storetest.NewPermit(id, citizen)
+	p.StatusIndex = &index
 	now := timestamppb.Now()
 	return s.WritePermit(ctx, store.PermitWrite{
 		RequestID:   requestID,
 		RequestHash: []byte("0123456789abcdef0123456789abcdef"),
-		Permit:      storetest.NewPermit(id, citizen),
+		Permit:      p,
 		Audit: &epermitv1.AuditEntry{
 			Time:      now,
 			Actor:     "clerk.test-01",
@@ -208,37 +225,46 @@ func lastTx(tb testing.TB, s *Store) int {
 // openPermits lists the sizes of the files that BenchmarkOpen opens.
 var openPermits = flag.String("open-permits", "10000,100000", "comma-separated `counts` of permits in the files BenchmarkOpen opens")
 
-// BenchmarkOpen measures Open, which reads every permit to build the
-// citizen index, on files of -open-permits permits, with the file in the
-// page cache. Besides the time of an open it reports the heap that the
-// open store holds per permit, nearly all of it the index.
+// BenchmarkOpen measures Open on files of -open-permits permits, with the
+// file in the page cache: layout=2 the first open of a layout 2 file,
+// which converts it (a fresh copy each time), and layout=3 the open of the
+// converted file. Besides the time of an open it reports the heap that
+// the open store holds per permit.
 func BenchmarkOpen(b *testing.B) {
 	for _, field := range strings.Split(*openPermits, ",") {
 		n, err := strconv.Atoi(field)
 		if err != nil {
 			b.Fatalf("-open-permits: %v", err)
 		}
-		path := filepath.Join(b.TempDir(), fmt.Sprintf("open-%d.db", n))
-		if err := fillOpenFile(path, n); err != nil {
+		layout2 := filepath.Join(b.TempDir(), fmt.Sprintf("open-%d.db", n))
+		if err := fillOpenFile(layout2, n); err != nil {
 			b.Fatal(err)
 		}
-		b.Run(fmt.Sprintf("permits=%d", n), func(b *testing.B) {
-			var held uint64
-			for range b.N {
-				b.StopTimer()
-				before := liveHeap()
-				b.StartTimer()
-				s := openTest(b, path, nil)
-				b.StopTimer()
-				held = liveHeap() - before
-				if err := s.Close(); err != nil {
-					b.Fatal(err)
+		path := filepath.Join(b.TempDir(), "epermit.db")
+		for _, layout := range []string{"2", "3"} {
+			b.Run(fmt.Sprintf("permits=%d/layout=%s", n, layout), func(b *testing.B) {
+				var held uint64
+				for range b.N {
+					b.StopTimer()
+					if layout == "2" {
+						if err := copyFile(path, layout2); err != nil {
+							b.Fatal(err)
+						}
+					}
+					before := liveHeap()
+					b.StartTimer()
+					s := openTest(b, path, nil)
+					b.StopTimer()
+					held = liveHeap() - before
+					if err := s.Close(); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
 				}
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
-			b.ReportMetric(float64(held)/float64(n), "heap-B/permit")
-		})
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
+				b.ReportMetric(float64(held)/float64(n), "heap-B/permit")
+			})
+		}
 	}
 }
 
@@ -250,11 +276,12 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// fillOpenFile makes a store file at path holding n permits with
-// time-ordered ids, each of its own random citizen, except that every
-// tenth replaces the permit before it: the earlier one gets a second,
-// superseded version and the new one its citizen. It writes the permits
-// bucket directly, in large transactions, without fsync.
+// fillOpenFile makes a layout 2 store file at path holding n permits with
+// time-ordered ids and distinct status indices, each of its own random
+// citizen, except that every tenth replaces the permit before it: the
+// earlier one gets a second, superseded version and the new one its
+// citizen. It writes the permits bucket directly, in large transactions,
+// without fsync.
 func fillOpenFile(path string, n int) error {
 	s, err := Open(path, &Options{NoSync: true}) // lays the file out
 	if err != nil {
@@ -268,6 +295,9 @@ func fillOpenFile(path string, n int) error {
 		return err
 	}
 	defer db.Close()
+	if err := db.Update(downgrade); err != nil {
+		return err
+	}
 	gen := citizenid.NewGenerator(3)
 	var prev *epermitv1.Permit
 	put := func(permits *bbolt.Bucket, p *epermitv1.Permit) error {
@@ -298,6 +328,7 @@ func fillOpenFile(path string, n int) error {
 				} else {
 					p = storetest.NewPermit(id, gen.Next())
 				}
+				p.StatusIndex = proto.Uint32(uint32(done))
 				if err := put(permits, p); err != nil {
 					return err
 				}

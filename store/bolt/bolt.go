@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -28,8 +27,9 @@ const DefaultMaxBatchSize = 256
 const lockTimeout = time.Second
 
 // LayoutVersion is the version of the file layout that this package reads
-// and writes, stored under meta's "layout" key.
-const LayoutVersion = 2
+// and writes, stored under meta's "layout" key. Open converts a layout 2
+// file (migrate.go).
+const LayoutVersion = 3
 
 // The buckets and meta keys; the package comment describes them.
 var (
@@ -47,20 +47,14 @@ var (
 	bucketServiceReqs    = []byte("service_requests")
 	bucketOutbox         = []byte("service_request_outbox")
 	bucketSREvents       = []byte("service_request_events")
+	bucketCitizens       = []byte("citizens")
 
 	allBuckets = [][]byte{
-		bucketMeta, bucketPermits, bucketRequests, bucketPending,
-		bucketPendingPermits, bucketAccounts, bucketTokens, bucketAudit,
-		bucketApplications, bucketDeadlines, bucketAppStates,
-		bucketServiceReqs, bucketOutbox, bucketSREvents,
-	}
-
-	// addedBuckets came after layout 2 was first written: Open adds them
-	// to a layout 2 file that lacks them, which leaves it readable by the
-	// versions before them (they ignore buckets they do not know).
-	addedBuckets = [][]byte{
-		bucketApplications, bucketDeadlines, bucketAppStates,
-		bucketServiceReqs, bucketOutbox, bucketSREvents,
+		bucketMeta, bucketPermits, bucketCitizens, bucketStatus,
+		bucketRequests, bucketPending, bucketPendingPermits,
+		bucketAccounts, bucketTokens, bucketAudit, bucketApplications,
+		bucketDeadlines, bucketAppStates, bucketServiceReqs, bucketOutbox,
+		bucketSREvents,
 	}
 
 	keyLayout    = []byte("layout")
@@ -93,7 +87,6 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool
 	db     *bbolt.DB
-	index  *citizenIndex
 	// srPermits is the index of service requests by permit id.
 	srPermits *permitRequests
 	writes    *committer // runs every write transaction
@@ -107,13 +100,12 @@ var _ store.Store = (*Store)(nil)
 const initialMmapSize = 1 << 30
 
 // Open opens the bbolt file at path, creating it with the current layout if
-// it does not exist, and builds the citizen index by reading every permit
-// (see the package comment for what that costs) and the index of service
-// requests by permit id by reading every service request. It fails when another
-// process holds the file, when the file has another layout version or none
-// (made by another version of epermit, or not by epermit), and when a
-// permit cannot be read, since the index could not be trusted. Options may
-// be nil for defaults.
+// it does not exist or converting it from layout 2, and builds the index of
+// service requests by permit id by reading every service request. It fails
+// when another process holds the file, when the file has another layout
+// version or none (made by another version of epermit, or not by epermit),
+// and when a service request cannot be read, since the index could not be
+// trusted. Options may be nil for defaults.
 func Open(path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -133,16 +125,14 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	var index *citizenIndex
 	var srPermits *permitRequests
-	err = db.Update(prepare)
+	err = migrate(db)
 	if err == nil {
-		readAhead(path)
+		err = db.Update(prepare)
+	}
+	if err == nil {
 		err = db.View(func(tx *bbolt.Tx) error {
 			var err error
-			if index, err = loadCitizenIndex(tx); err != nil {
-				return fmt.Errorf("build the citizen index: %w", err)
-			}
 			if srPermits, err = loadPermitRequests(tx); err != nil {
 				return fmt.Errorf("build the service request index: %w", err)
 			}
@@ -157,30 +147,13 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts.MaxBatchSize > 0 {
 		size = opts.MaxBatchSize
 	}
-	return &Store{db: db, index: index, srPermits: srPermits, writes: newCommitter(db, index, size, max(opts.MaxBatchDelay, 0))}, nil
-}
-
-// readAhead reads the file at path from start to end, so that the pages
-// that loadCitizenIndex reads next are in the page cache: on a cold cache,
-// reading the file in order is an order of magnitude faster than the
-// scan's page faults, scattered over the file (see the package comment).
-// An error only loses the speed-up; the scan reports its own.
-func readAhead(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
-	}
+	return &Store{db: db, srPermits: srPermits, writes: newCommitter(db, size, max(opts.MaxBatchDelay, 0))}, nil
 }
 
 // prepare lays out an empty file, or checks that a used one has the
-// current layout.
+// current layout. Either way it moves the status list's version to the
+// time in microseconds when that is higher, so that the versions a node
+// publishes go on rising after a file is restored from a copy.
 func prepare(tx *bbolt.Tx) error {
 	want := strconv.Itoa(LayoutVersion)
 	meta := tx.Bucket(bucketMeta)
@@ -197,24 +170,32 @@ func prepare(tx *bbolt.Tx) error {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keyLayout, []byte(want))
+		if err := putStatusVersion(tx, 0); err != nil {
+			return err
+		}
+		meta = tx.Bucket(bucketMeta)
+		if err := meta.Put(keyLayout, []byte(want)); err != nil {
+			return err
+		}
 	}
 	switch got := meta.Get(keyLayout); string(got) {
 	case want:
 	case "1":
-		return fmt.Errorf("file layout 1, from a development version of epermit that kept the citizen index in the file: this epermit reads layout %s and does not convert files (none of layout 1 was deployed); issue the permits again into a new file", want)
+		return fmt.Errorf("file layout 1, from a development version of epermit: this epermit reads layout %s and converts only layout 2 (none of layout 1 was deployed); issue the permits again into a new file", want)
 	default:
-		return fmt.Errorf("unknown file layout %q: this epermit reads layout %s", got, want)
-	}
-	for _, name := range addedBuckets {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("create bucket %s: %w", name, err)
-		}
+		return fmt.Errorf("unknown file layout %q: this epermit reads layout %s and converts layout 2", got, want)
 	}
 	for _, name := range allBuckets {
 		if tx.Bucket(name) == nil {
 			return fmt.Errorf("damaged file: layout %s but no %s bucket", want, name)
 		}
+	}
+	v, err := statusVersion(tx)
+	if err != nil {
+		return err
+	}
+	if now := uint64(time.Now().UnixMicro()); now > v {
+		return putStatusVersion(tx, now)
 	}
 	return nil
 }
@@ -256,13 +237,13 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 // run more than once, and only the last run counts. batch returns the
 // refusal, or the failure wrapped with what, or nil once the write is
 // committed (and durable, unless the store was opened with NoSync).
-func (s *Store) batch(ctx context.Context, what string, fn func(*txn) (refused, err error)) error {
+func (s *Store) batch(ctx context.Context, what string, fn func(*bbolt.Tx) (refused, err error)) error {
 	return s.batchMaybeLazy(ctx, what, false, fn)
 }
 
 // batchMaybeLazy is batch; a lazy write may return before it is durable
 // (committer.doLazy).
-func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn func(*txn) (refused, err error)) error {
+func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn func(*bbolt.Tx) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -276,7 +257,7 @@ func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn f
 	if lazy {
 		do = s.writes.doLazy
 	}
-	err := do(func(tx *txn) error {
+	err := do(func(tx *bbolt.Tx) error {
 		var err error
 		refused, err = fn(tx)
 		return err

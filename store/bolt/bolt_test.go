@@ -120,7 +120,8 @@ func TestOpenMissingFolder(t *testing.T) {
 }
 
 // TestOpenAddsBuckets checks that a layout 2 file written before
-// applications and service requests existed opens and gains their buckets.
+// applications and service requests existed is converted and gains their
+// buckets.
 func TestOpenAddsBuckets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "epermit.db")
 	db, err := bbolt.Open(path, 0o600, nil)
@@ -164,15 +165,15 @@ func TestOpenLayout(t *testing.T) {
 	s := tempStore(t, nil)
 	var names []string
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		if v := string(tx.Bucket([]byte("meta")).Get([]byte("layout"))); v != "2" {
-			t.Errorf("layout version %q, want 2", v)
+		if v := string(tx.Bucket([]byte("meta")).Get([]byte("layout"))); v != "3" {
+			t.Errorf("layout version %q, want 3", v)
 		}
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error { names = append(names, string(name)); return nil })
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "meta", "pending", "pending_permits", "permits", "requests", "service_request_events", "service_request_outbox", "service_requests", "tokens"}
+	want := []string{"accounts", "application_deadlines", "application_states", "applications", "audit", "citizens", "meta", "pending", "pending_permits", "permits", "requests", "service_request_events", "service_request_outbox", "service_requests", "status", "tokens"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Fatalf("buckets %q, want %q", names, want)
 	}
@@ -195,8 +196,8 @@ func TestOpenLayout(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return meta.Put([]byte("layout"), []byte("3"))
-		}, `unknown file layout "3"`},
+			return meta.Put([]byte("layout"), []byte("4"))
+		}, `unknown file layout "4"`},
 		{"layout 1, with the citizens bucket", func(tx *bbolt.Tx) error {
 			for _, name := range []string{"meta", "permits", "citizens", "requests", "pending", "pending_permits", "accounts", "tokens", "audit"} {
 				if _, err := tx.CreateBucket([]byte(name)); err != nil {
@@ -210,8 +211,15 @@ func TestOpenLayout(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			return meta.Put([]byte("layout"), []byte("3"))
+		}, "layout 3 but no permits bucket"},
+		{"layout 2 with a missing bucket", func(tx *bbolt.Tx) error {
+			meta, err := tx.CreateBucket([]byte("meta"))
+			if err != nil {
+				return err
+			}
 			return meta.Put([]byte("layout"), []byte("2"))
-		}, "no permits bucket"},
+		}, "layout 2 but no permits bucket"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "epermit.db")
@@ -407,11 +415,18 @@ func TestIndexes(t *testing.T) {
 // + for not final and - for final.
 func wantIndex(t *testing.T, s *Store, want ...string) {
 	t.Helper()
-	s.index.mu.RLock()
-	defer s.index.mu.RUnlock()
+	var index map[string]string
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		index, err = indexInFile(tx)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var got []string
-	for citizen, h := range s.index.citizens {
-		got = append(got, citizen+": "+render(h))
+	for citizen, h := range index {
+		got = append(got, citizen+": "+h)
 	}
 	slices.Sort(got)
 	want = slices.Sorted(slices.Values(want))

@@ -33,7 +33,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	var data [][]byte
 	end := deadlinePrefix(now)
 	until := deadlinePrefix(now.Add(lease))
-	err := s.batchMaybeLazy(ctx, "claim deliveries", true, func(tx *txn) (refused, err error) {
+	err := s.batchMaybeLazy(ctx, "claim deliveries", true, func(tx *bbolt.Tx) (refused, err error) {
 		ids, data = ids[:0], data[:0]
 		outbox, reqs := tx.Bucket(bucketOutbox), tx.Bucket(bucketServiceReqs)
 		var keys [][]byte

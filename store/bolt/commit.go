@@ -11,20 +11,12 @@ import (
 
 // call is one write waiting for a commit.
 type call struct {
-	fn   func(*txn) error
+	fn   func(*bbolt.Tx) error
 	done chan error // receives the outcome, once
 	// lazy writes may be told of their commit before it is synced: a
 	// transaction of lazy writes only is committed without fdatasync,
 	// and becomes durable with the next synced commit.
 	lazy bool
-}
-
-// txn is what a write runs in: the read-write transaction it shares, and
-// the citizen-index changes of the writes before it in that transaction,
-// to which it adds its own.
-type txn struct {
-	*bbolt.Tx
-	index *indexBatch
 }
 
 // committer runs writes in shared read-write transactions: one
@@ -36,13 +28,8 @@ type txn struct {
 // 50 writers here), and with a longer delay the lock idles while the delay
 // runs out. The committer closes a batch when it can start it, so every
 // waiting write joins, and a lone write starts at once.
-//
-// The committer is the only writer of the citizen index: it applies a
-// transaction's index changes when the transaction has committed, and
-// before it tells the writes their outcome.
 type committer struct {
 	db      *bbolt.DB
-	index   *citizenIndex
 	maxSize int
 	linger  time.Duration
 	// update is db.Update; tests replace it to make commits fail.
@@ -52,11 +39,10 @@ type committer struct {
 	wg    sync.WaitGroup
 }
 
-// newCommitter starts the commit loop on db and index. A batch holds at
-// most maxSize writes; when fewer are waiting, it waits up to linger for
-// more.
-func newCommitter(db *bbolt.DB, index *citizenIndex, maxSize int, linger time.Duration) *committer {
-	c := &committer{db: db, index: index, maxSize: maxSize, linger: linger, update: db.Update, calls: make(chan *call, maxSize)}
+// newCommitter starts the commit loop on db. A batch holds at most maxSize
+// writes; when fewer are waiting, it waits up to linger for more.
+func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
+	c := &committer{db: db, maxSize: maxSize, linger: linger, update: db.Update, calls: make(chan *call, maxSize)}
 	c.wg.Go(c.loop)
 	return c
 }
@@ -66,12 +52,12 @@ func newCommitter(db *bbolt.DB, index *citizenIndex, maxSize int, linger time.Du
 // the transaction fails, the transaction is rolled back, the failed write
 // runs again alone, so that its failure is its own, and the others run
 // again together.
-func (c *committer) do(fn func(*txn) error) error {
+func (c *committer) do(fn func(*bbolt.Tx) error) error {
 	return c.submit(&call{fn: fn, done: make(chan error, 1)})
 }
 
 // doLazy is do for a write that may be acknowledged before it is durable.
-func (c *committer) doLazy(fn func(*txn) error) error {
+func (c *committer) doLazy(fn func(*bbolt.Tx) error) error {
 	return c.submit(&call{fn: fn, done: make(chan error, 1), lazy: true})
 }
 
@@ -154,10 +140,9 @@ func (c *committer) commit(batch []*call) {
 	}
 }
 
-// run runs calls in one transaction, with fresh citizen-index changes, and
-// applies those changes to the index when the transaction has committed.
-// It returns the position of the call that failed, or -1 when none did,
-// and the error of the call or of the commit.
+// run runs calls in one transaction. It returns the position of the call
+// that failed, or -1 when none did, and the error of the call or of the
+// commit.
 func (c *committer) run(calls []*call) (failed int, err error) {
 	failed = -1
 	if !c.db.NoSync && !slices.ContainsFunc(calls, func(cl *call) bool { return !cl.lazy }) {
@@ -166,46 +151,21 @@ func (c *committer) run(calls []*call) (failed int, err error) {
 		c.db.NoSync = true
 		defer func() { c.db.NoSync = false }()
 	}
-	b := c.index.newBatch()
-	var txid int
-	staged := false
 	err = c.update(func(tx *bbolt.Tx) error {
-		t := &txn{Tx: tx, index: b}
 		for i, cl := range calls {
-			if err := safely(cl.fn, t); err != nil {
+			if err := safely(cl.fn, tx); err != nil {
 				failed = i
 				return err
 			}
 		}
-		txid = tx.ID()
-		c.index.stage(b)
-		staged = true
 		return nil
 	})
-	switch {
-	case !staged:
-		// Rolled back before anything reached the index.
-	case err == nil || c.landed(txid):
-		c.index.apply(b)
-	default:
-		c.index.unstage(b)
-	}
 	return failed, err
-}
-
-// landed reports whether the transaction with this id is visible although
-// its commit failed: bbolt writes the meta page before syncing it, so a
-// commit whose last fdatasync fails is in the file all the same, and the
-// index must follow the file.
-func (c *committer) landed(txid int) bool {
-	last := 0
-	_ = c.db.View(func(tx *bbolt.Tx) error { last = tx.ID(); return nil })
-	return last >= txid
 }
 
 // safely runs fn, turning a panic into an error so that one write cannot
 // take the others down.
-func safely(fn func(*txn) error, tx *txn) (err error) {
+func safely(fn func(*bbolt.Tx) error, tx *bbolt.Tx) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic in write: %v", p)

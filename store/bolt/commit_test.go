@@ -22,7 +22,7 @@ func testCommitter(t *testing.T, maxSize int, linger time.Duration) (*bbolt.DB, 
 	if err := db.Update(func(tx *bbolt.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
 		t.Fatal(err)
 	}
-	c := newCommitter(db, newCitizenIndex(), maxSize, linger)
+	c := newCommitter(db, maxSize, linger)
 	t.Cleanup(func() {
 		c.stop()
 		db.Close()
@@ -32,8 +32,8 @@ func testCommitter(t *testing.T, maxSize int, linger time.Duration) (*bbolt.DB, 
 
 // put returns a write that stores key=key in bucket b and records the id
 // of its transaction in txid.
-func put(key string, txid *int) func(*txn) error {
-	return func(tx *txn) error {
+func put(key string, txid *int) func(*bbolt.Tx) error {
+	return func(tx *bbolt.Tx) error {
 		*txid = tx.ID()
 		return tx.Bucket([]byte("b")).Put([]byte(key), []byte(key))
 	}
@@ -65,12 +65,12 @@ func TestCommitterFailures(t *testing.T) {
 			fn := put(fmt.Sprint(i), &txid)
 			switch i {
 			case 7:
-				fn = func(tx *txn) error {
+				fn = func(tx *bbolt.Tx) error {
 					_ = tx.Bucket([]byte("b")).Put([]byte("written by a failed write"), nil)
 					return errors.New("failure 7")
 				}
 			case 23:
-				fn = func(*txn) error { panic("panic 23") }
+				fn = func(*bbolt.Tx) error { panic("panic 23") }
 			}
 			errs[i] = c.do(fn)
 		})

@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -128,7 +129,7 @@ func (s *Store) Import(ctx context.Context, batch []store.Record) error {
 		recs[i] = d
 	}
 	accounts := false
-	err := s.batch(ctx, "import", func(tx *txn) (refused, err error) {
+	err := s.batch(ctx, "import", func(tx *bbolt.Tx) (refused, err error) {
 		for _, d := range recs {
 			if err := s.importOne(tx, d); err != nil {
 				return nil, fmt.Errorf("%s %q: %w", d.Kind, d.Key, err)
@@ -144,7 +145,7 @@ func (s *Store) Import(ctx context.Context, batch []store.Record) error {
 }
 
 // importOne writes one decoded record and what derives from it.
-func (s *Store) importOne(tx *txn, d *store.Decoded) error {
+func (s *Store) importOne(tx *bbolt.Tx, d *store.Decoded) error {
 	k, v := d.Key, d.Value
 	switch d.Kind {
 	case store.KindPermit:
@@ -159,7 +160,7 @@ func (s *Store) importOne(tx *txn, d *store.Decoded) error {
 		}
 		return tx.Bucket(bucketRequests).Put(k, v)
 	case store.KindPending:
-		return putPending(tx.Tx, d.Pending, v)
+		return putPending(tx, d.Pending, v)
 	case store.KindAccount:
 		if err := tx.Bucket(bucketAccounts).Put(k, v); err != nil {
 			return err
@@ -183,37 +184,34 @@ func (s *Store) importOne(tx *txn, d *store.Decoded) error {
 			return err
 		}
 		s.srPermits.add(d.ServiceRequest.GetPermitId(), d.ServiceRequest.GetId())
-		return importOutbox(tx.Tx, d.ServiceRequest)
+		return importOutbox(tx, d.ServiceRequest)
 	case store.KindEvent:
 		return tx.Bucket(bucketSREvents).Put(k, v)
 	case store.KindAudit:
-		return importAudit(tx.Tx, d.Seq, d.Audit, v)
+		return importAudit(tx, d.Seq, d.Audit, v)
 	}
 	return nil
 }
 
-// importPermit stores the current version of a permit under its version
-// and records its holder in the citizen index, and the status index it
-// holds, through tx.
-func importPermit(tx *txn, p *epermitv1.Permit, data []byte) error {
+// importPermit stores the current version of a permit under its version,
+// with its citizen-index and status-list entries, in tx.
+func importPermit(tx *bbolt.Tx, p *epermitv1.Permit, data []byte) error {
 	permits := tx.Bucket(bucketPermits)
 	permits.FillPercent = 1
-	from := ""
-	if _, old := currentPermit(permits.Cursor(), p.GetId()); old != nil {
-		citizen, _, err := holderOf(old)
-		if err != nil {
+	var old *epermitv1.Permit
+	if _, v := currentPermit(permits.Cursor(), p.GetId()); v != nil {
+		var err error
+		if old, err = unmarshalPermit(p.GetId(), v); err != nil {
 			return fmt.Errorf("stored permit: %w", err)
 		}
-		from = string(citizen)
+	}
+	if refused, err := setStatusEntry(tx, old, p); refused != nil || err != nil {
+		return errors.Join(refused, err)
 	}
 	if err := permits.Put(permitKey(p.GetId(), p.GetVersion()), data); err != nil {
 		return err
 	}
-	tx.index.set(p.GetId(), from, p.GetHolder().GetCitizenId(), !store.IsFinal(p.GetStatus()))
-	if p.StatusIndex != nil {
-		tx.index.assigned = append(tx.index.assigned, p.GetStatusIndex())
-	}
-	return nil
+	return indexHolder(tx, p.GetId(), old.GetHolder().GetCitizenId(), p.GetHolder().GetCitizenId(), !store.IsFinal(p.GetStatus()))
 }
 
 // importOutbox puts an imported service request in the outbox when it has

@@ -6,15 +6,14 @@
 // so keys sort in numeric order; "||" is concatenation.
 //
 //   - meta: the file's own records.
-//     Key "layout" holds the layout version as ASCII decimal, "2" for the
-//     layout described here. Open lays out an empty file and refuses one
-//     with another version, or with buckets but no meta bucket. Layout 1
-//     differed only by a citizens bucket (the citizen index, now kept in
-//     memory); no layout 1 file was deployed, so Open refuses those too,
-//     saying so, rather than convert them.
+//     Key "layout" holds the layout version as ASCII decimal, "3" for the
+//     layout described here. Open lays out an empty file, converts a
+//     layout 2 file (below), and refuses one with another version, or
+//     with buckets but no meta bucket.
 //     Key "audit_head" holds the head of the audit log as last appended:
 //     8-byte seq || 32-byte SHA-256 hash. It is absent while the log is
 //     empty.
+//     Key "status_version" holds the status list's version, 8 bytes.
 //
 //   - permits: every version of every permit. Key = permit id || 0x00 ||
 //     8-byte version; value = that version as written, deterministically
@@ -22,6 +21,18 @@
 //     last key with the id's prefix. Permit ids hold no NUL byte, so the
 //     prefix id || 0x00 names one permit and the keys sort by id, then
 //     version.
+//
+//   - citizens: the citizen index. Key = citizen id || 0x00 || permit id;
+//     value = one byte, 1 while the permit's current version is not final
+//     (store.IsFinal), 0 once it is. Each permit has one key, under the
+//     holder of its current version.
+//
+//   - status: the division's status list (store.StatusListKeeper), in
+//     chunks of 512 entries. Key = 4-byte chunk number; value = the
+//     chunk's 512 states packed as package statuslist packs them (256
+//     bytes), then one bit per entry set once a permit holds it (64
+//     bytes; entry i of the chunk in bit i%8 of byte i/8). A chunk that
+//     no permit touched has no key.
 //
 //   - requests: one record per request id. Key = request id; value =
 //     kind (1 byte) || uvarint(len(hash)) || hash || body, where hash is the
@@ -88,59 +99,37 @@
 //     is the last key; nothing is ever deleted.
 //
 //     These six buckets (the application and service request ones)
-//     came after layout 2 was first written; Open adds them to a layout 2
-//     file without them (older versions of epermit ignore them), so the
-//     layout version did not change.
+//     came during layout 2; the conversion adds them to a layout 2 file
+//     without them.
 //
 //   - audit: the audit log. Key = 8-byte seq, from 1; value = the
 //     deterministic protobuf encoding of the epermitv1.AuditEntry with its
 //     seq, prev_hash and hash set (store.ChainAudit). store.CheckAuditChain
 //     verifies it against meta's audit_head.
 //
-// # The citizen index
+// # The citizen index and the status list
 //
 // The one-non-final-permit rule and ListPermits by citizen id need the
-// permits of a citizen id. The store keeps that index in memory, not in
-// the file: a map from citizen id to the ids of the permits it holds, in
-// id order, each with whether it is final (store.IsFinal), packed into one
-// string per citizen. Open builds it by reading the current version of
-// every permit, decoding only the holder's citizen id and the status; it
-// is derived from the permits bucket alone, so it is right after any
-// restart, kill -9 included.
+// permits of a citizen id; the rule that no two permits hold one
+// status-list entry needs the entries held. Both are buckets (citizens,
+// status), written in the transaction of each permit write, so they are
+// exactly what the permits say after any commit, rollback or kill -9, a
+// write sees the writes before it in its shared transaction, and a reader
+// sees the index of its own snapshot.
 //
-// Kept in the file, keyed citizen id || permit id, the index was the only
-// bucket whose keys arrive in random order: every new permit dirtied a leaf
-// page of its own there, about one of the 2.2 pages a write cost (see Why
-// the keys are time-ordered), and the commit's fdatasync time grows with
-// the pages it writes. In memory, a write costs about 0.75 pages.
+// Layout 2 kept both in memory, rebuilt at every Open by reading every
+// permit: about 108 bytes of heap a permit and, at 10,000,000 permits, a
+// minute or two of start-up (docs/scale.md). In the file they cost at
+// write instead: the keys of both arrive in random order (a citizen id,
+// an entry drawn at random), so each new permit dirties about two leaf
+// pages more than the time-ordered buckets do (see Why the keys are
+// time-ordered). Open now reads a few keys, whatever the number of
+// permits.
 //
-// The price is paid at Open and in memory. Reading every permit takes
-// about 1.2 µs a permit on the 2-core build machine with the file in the
-// page cache: 0.1 s for 100,000 permits, 1.1 to 1.4 s for 1,000,000 (a
-// 500 MB file). The index holds about 100 bytes of heap a permit, 100 MB
-// for 1,000,000. The scan visits pages in key order, which is not their
-// order in the file, so on a cold page cache it would fault them in one
-// small read at a time (12 to 31 s for the 1,000,000-permit file); Open
-// therefore first reads the whole file in order, which brings the cold
-// open down to 1.3 to 2.2 s there and costs the warm one a few percent.
-// BenchmarkOpen measures the warm open and the heap.
-//
-// Only the commit loop changes the index. A write checks the rule against
-// the index and against the index changes of the writes before it in the
-// same transaction, and records its own change there; the loop applies a
-// transaction's changes once bbolt has committed it, before the writes
-// learn their outcome, and drops them when the transaction fails, so a
-// write that fails and runs again alone, or the others that run again
-// together, start from the committed index. A commit that reports an
-// error has sometimes reached the file all the same (bbolt writes the meta
-// page before its last fdatasync); the loop then keeps the changes, since
-// the index must say what the file says. Readers of the index (ListPermits
-// by citizen id) take a lock the loop holds only while it changes the map.
-// Around a commit the index also lists a moved or new permit under its new
-// holder before the commit shows, and under its old one until the loop
-// has applied it, so a reader takes the citizen's ids and its read
-// transaction together, then keeps the permits that its snapshot gives
-// the citizen.
+// Converting a layout 2 file (migrate.go) reads every permit once, in
+// transactions of 100,000 permits, and writes the layout version last, so
+// a conversion cut short starts again at the next Open. BenchmarkOpen
+// measures it.
 //
 // # The service request index by permit
 //
@@ -206,18 +195,18 @@
 // read transaction: the last version of every permit, and a permit
 // write's request record with the permit version it names. Import writes
 // a batch in one transaction of the commit loop, each value with its
-// index keys, and records its permits in the citizen index and its
-// service requests in the permit index as writes do, so both are right
-// after the import without a reopen.
+// index keys (a permit's citizen index and status-list entries among
+// them), and records its service requests in the permit index as writes
+// do, so it is right after the import without a reopen.
 //
 // # Why the keys are time-ordered
 //
 // A commit writes every page it dirtied, and under load the cost of a
 // batch is mostly those pages. A bucket whose keys arrive in random order
 // dirties about one leaf page per write; a bucket whose keys arrive in
-// order dirties the last page or two per batch. So the file has no bucket
-// that a new permit writes at a random place (the citizen index, keyed by
-// the holder, is in memory), and the buckets it writes append: permit ids
+// order dirties the last page or two per batch. So the buckets a new
+// permit writes append wherever the data allows (only the citizen index
+// and the status list cannot, see above): permit ids
 // start with their issue time (package permitid), the audit log is keyed
 // by seq, and request records are small and keyed by request ids that the
 // project's client also starts with the time. The permits bucket and the

@@ -64,17 +64,17 @@ func (s *Store) WritePending(ctx context.Context, w store.PendingWrite) error {
 	if w.Put != nil {
 		id = w.Put.GetId()
 	}
-	return s.batch(ctx, "write pending cancellation "+id, func(tx *txn) (refused, err error) {
+	return s.batch(ctx, "write pending cancellation "+id, func(tx *bbolt.Tx) (refused, err error) {
 		requests := tx.Bucket(bucketRequests)
 		if w.RequestID != "" && requests.Get([]byte(w.RequestID)) != nil {
 			return store.ErrDuplicateRequest, nil
 		}
 		var rec []byte
 		if w.Put != nil {
-			if refused, err := checkPut(tx.Tx, w.Put); refused != nil || err != nil {
+			if refused, err := checkPut(tx, w.Put); refused != nil || err != nil {
 				return refused, err
 			}
-			if err := putPending(tx.Tx, w.Put, data); err != nil {
+			if err := putPending(tx, w.Put, data); err != nil {
 				return nil, err
 			}
 			rec = encodePendingRequest(kindPendingAdded, w.RequestHash, data)
@@ -89,7 +89,7 @@ func (s *Store) WritePending(ctx context.Context, w store.PendingWrite) error {
 			}
 			// Recorded before the delete: v is invalid once its page changes.
 			rec = encodePendingRequest(kindPendingRemoved, w.RequestHash, v)
-			if err := deletePending(tx.Tx, w.Delete, pc.GetPermitId()); err != nil {
+			if err := deletePending(tx, w.Delete, pc.GetPermitId()); err != nil {
 				return nil, err
 			}
 		}
@@ -99,7 +99,7 @@ func (s *Store) WritePending(ctx context.Context, w store.PendingWrite) error {
 			}
 		}
 		if w.Audit != nil {
-			if err := appendAudit(tx.Tx, w.Audit); err != nil {
+			if err := appendAudit(tx, w.Audit); err != nil {
 				return nil, err
 			}
 		}

@@ -47,8 +47,8 @@ func (s *Store) ListPermits(ctx context.Context, filter store.PermitFilter, afte
 			return listAll(tx.Bucket(bucketPermits).Cursor(), after, limit, &out)
 		})
 	} else {
-		err = s.viewCitizen(ctx, filter.CitizenID, func(tx *bbolt.Tx, h holdings) error {
-			return listCitizen(tx.Bucket(bucketPermits).Cursor(), filter.CitizenID, h, after, limit, &out)
+		err = s.view(ctx, func(tx *bbolt.Tx) error {
+			return listCitizen(tx, filter.CitizenID, after, limit, &out)
 		})
 	}
 	if err != nil {
@@ -57,50 +57,26 @@ func (s *Store) ListPermits(ctx context.Context, filter store.PermitFilter, afte
 	return out, nil
 }
 
-// viewCitizen is view for reads by citizen: it runs fn in a read-only
-// transaction with the citizen's holdings in the index, which name every
-// permit that the citizen holds in the transaction (citizenIndex.snapshot).
-func (s *Store) viewCitizen(ctx context.Context, citizen string, fn func(*bbolt.Tx, holdings) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return store.ErrClosed
-	}
-	tx, h, err := s.index.snapshot(s.db, citizen)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	return fn(tx, h)
-}
-
 // listCitizen appends to out the current versions of up to limit permits
-// that h names, whose id sorts after the given one and that the citizen
-// holds in c's transaction. h may name permits that the transaction does
-// not have, or has under another holder, around a commit; they are left
-// out.
-func listCitizen(c *bbolt.Cursor, citizen string, h holdings, after string, limit int, out *[]*epermitv1.Permit) error {
-	for id := range h.all() {
+// that the citizen holds in tx, whose id sorts after the given one.
+func listCitizen(tx *bbolt.Tx, citizen, after string, limit int, out *[]*epermitv1.Permit) error {
+	permits := tx.Bucket(bucketPermits).Cursor()
+	for id := range citizenPermits(tx.Bucket(bucketCitizens).Cursor(), citizen) {
 		if len(*out) >= limit {
 			return nil
 		}
-		if id <= after {
+		if string(id) <= after {
 			continue
 		}
-		_, v := currentPermit(c, id)
+		_, v := currentPermit(permits, string(id))
 		if v == nil {
-			continue // not yet committed in this snapshot
+			return fmt.Errorf("bolt: citizen index names missing permit %s", id)
 		}
-		p, err := unmarshalPermit(id, v)
+		p, err := unmarshalPermit(string(id), v)
 		if err != nil {
 			return err
 		}
-		if p.GetHolder().GetCitizenId() == citizen {
-			*out = append(*out, p)
-		}
+		*out = append(*out, p)
 	}
 	return nil
 }
@@ -257,11 +233,11 @@ type change struct {
 }
 
 // apply checks the change against the state in tx and, when it passes,
-// writes it and records its citizen-index change with tx. It returns the
+// writes it with its citizen-index and status-list entries. It returns the
 // business refusal (nothing written) as refused and returns err only for
 // storage failures, which fail the whole batch. It reads everything
 // afresh, so running it again is safe.
-func (c *change) apply(tx *txn) (refused, err error) {
+func (c *change) apply(tx *bbolt.Tx) (refused, err error) {
 	permits := tx.Bucket(bucketPermits)
 	permits.FillPercent = 1
 	requests := tx.Bucket(bucketRequests)
@@ -299,12 +275,13 @@ func (c *change) apply(tx *txn) (refused, err error) {
 		}
 	}
 	if !c.final {
-		if holder := tx.index.nonFinal(c.citizen, c.id); holder != "" {
+		if holder := nonFinalPermit(tx, c.citizen, c.id); holder != "" {
 			return &store.ActivePermitError{PermitID: holder}, nil
 		}
 	}
-	if refused := tx.index.claimStatusIndex(old, w.Permit); refused != nil {
-		return refused, nil
+	// The last check, and the first write when it passes.
+	if refused, err := setStatusEntry(tx, old, w.Permit); refused != nil || err != nil {
+		return refused, err
 	}
 
 	// Writes.
@@ -315,19 +292,21 @@ func (c *change) apply(tx *txn) (refused, err error) {
 	if old != nil {
 		from = old.GetHolder().GetCitizenId()
 	}
-	tx.index.set(c.id, from, c.citizen, !c.final)
+	if err := indexHolder(tx, c.id, from, c.citizen, !c.final); err != nil {
+		return nil, err
+	}
 	if c.request != nil {
 		if err := requests.Put([]byte(w.RequestID), c.request); err != nil {
 			return nil, err
 		}
 	}
 	if w.ResolvePending != "" {
-		if err := deletePending(tx.Tx, w.ResolvePending, c.id); err != nil {
+		if err := deletePending(tx, w.ResolvePending, c.id); err != nil {
 			return nil, err
 		}
 	}
 	if w.Audit != nil {
-		if err := appendAudit(tx.Tx, w.Audit); err != nil {
+		if err := appendAudit(tx, w.Audit); err != nil {
 			return nil, err
 		}
 	}

@@ -151,7 +151,7 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 	if err != nil {
 		return fmt.Errorf("bolt: marshal service request %s: %w", r.GetId(), err)
 	}
-	return s.batchMaybeLazy(ctx, "write service request "+r.GetId(), w.Lazy, func(tx *txn) (refused, err error) {
+	return s.batchMaybeLazy(ctx, "write service request "+r.GetId(), w.Lazy, func(tx *bbolt.Tx) (refused, err error) {
 		reqs := tx.Bucket(bucketServiceReqs)
 		reqs.FillPercent = 1 // ids start with their time: appends
 		if isDuplicate(tx, w.RequestID) {
@@ -180,7 +180,7 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 			return nil, err
 		}
 		if w.Event {
-			if err := appendEvent(tx.Tx, data); err != nil {
+			if err := appendEvent(tx, data); err != nil {
 				return nil, err
 			}
 		}

@@ -300,7 +300,7 @@ func TestLazyCommitSkipsOnlyItsOwnSync(t *testing.T) {
 		synced = append(synced, !s.db.NoSync)
 		return s.db.Update(fn)
 	}
-	lazy := func(tx *txn) error { return nil }
+	lazy := func(tx *bbolt.Tx) error { return nil }
 	if err := s.writes.doLazy(lazy); err != nil {
 		t.Fatal(err)
 	}

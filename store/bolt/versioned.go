@@ -92,20 +92,20 @@ func pollCtx(ctx context.Context, n *int) error {
 // finishWrite ends a write that passed its checks: it records the request
 // id with rec (the request record) when there is one, and appends audit
 // when it is set.
-func finishWrite(tx *txn, requestID string, rec []byte, audit *epermitv1.AuditEntry) error {
+func finishWrite(tx *bbolt.Tx, requestID string, rec []byte, audit *epermitv1.AuditEntry) error {
 	if requestID != "" {
 		if err := tx.Bucket(bucketRequests).Put([]byte(requestID), rec); err != nil {
 			return err
 		}
 	}
 	if audit != nil {
-		return appendAudit(tx.Tx, audit)
+		return appendAudit(tx, audit)
 	}
 	return nil
 }
 
 // isDuplicate reports whether requestID was recorded by an earlier write.
-func isDuplicate(tx *txn, requestID string) bool {
+func isDuplicate(tx *bbolt.Tx, requestID string) bool {
 	return requestID != "" && tx.Bucket(bucketRequests).Get([]byte(requestID)) != nil
 }
 

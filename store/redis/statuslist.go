@@ -60,6 +60,10 @@ func (s *Store) StatusList(ctx context.Context) ([]byte, uint64, error) {
 	return []byte(packed), n, nil
 }
 
+// StatusListShared reports true: the replicas of a division share the
+// list.
+func (s *Store) StatusListShared() bool { return true }
+
 // statusListSrc returns the packed entries ("" for none) and the version
 // of the status list. ARGV[1] is the key prefix.
 const statusListSrc = `
