@@ -90,6 +90,12 @@ func runScale(ctx context.Context, o *options, bins binaries, log io.Writer) ([]
 	} else if err := os.MkdirAll(cache, 0o700); err != nil {
 		return nil, err
 	}
+	// The folders are passed to processes that run in folders of their
+	// own: a relative path would name another place there.
+	cache, err := filepath.Abs(cache)
+	if err != nil {
+		return nil, err
+	}
 	gen, err := synth.New(synth.Options{Seed: o.seed, Division: division})
 	if err != nil {
 		return nil, err
