@@ -314,8 +314,9 @@ func (s *callStream) Context() context.Context { return s.ctx }
 // authenticate finds the caller's account: by bearer token when one is
 // sent, else by the verified client certificate.
 func (g *Guard) authenticate(ctx context.Context) (*Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get(AuthorizationKey); len(v) > 0 {
+	// ValueFromIncomingContext copies one key's values; FromIncomingContext
+	// would copy the whole metadata on every call.
+	if v := metadata.ValueFromIncomingContext(ctx, AuthorizationKey); len(v) > 0 {
 		token, ok := strings.CutPrefix(v[0], "Bearer ")
 		if !ok || token == "" {
 			return nil, errUnauthenticated
@@ -477,8 +478,7 @@ func asksPersonal(req any) bool {
 // only ASCII, so UTF-8 text comes percent-encoded), cleaned and bounded;
 // empty when none was stated or it is not valid text.
 func purpose(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	v := md.Get(PurposeKey)
+	v := metadata.ValueFromIncomingContext(ctx, PurposeKey)
 	if len(v) == 0 {
 		return ""
 	}

@@ -61,7 +61,7 @@ func logUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		start := time.Now()
 		resp, err := h(ctx, req)
-		logCall(ctx, log, info.FullMethod, requestID(ctx, req), start, err)
+		logCall(ctx, log, info.FullMethod, req, start, err)
 		return resp, err
 	}
 }
@@ -71,12 +71,16 @@ func logStream(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		start := time.Now()
 		err := h(srv, ss)
-		logCall(ss.Context(), log, info.FullMethod, requestID(ss.Context(), nil), start, err)
+		logCall(ss.Context(), log, info.FullMethod, nil, start, err)
 		return err
 	}
 }
 
-func logCall(ctx context.Context, log *slog.Logger, method, requestID string, start time.Time, err error) {
+// logCall logs a call that ended with err, at a level by its code, with
+// the request id of req (nil for a stream). The request id is looked up
+// only once the level is known to be logged: at the default level most
+// calls are not, and they should cost nothing here.
+func logCall(ctx context.Context, log *slog.Logger, method string, req any, start time.Time, err error) {
 	code := status.Code(err)
 	level := slog.LevelDebug
 	switch code {
@@ -94,8 +98,8 @@ func logCall(ctx context.Context, log *slog.Logger, method, requestID string, st
 	if p, ok := peer.FromContext(ctx); ok {
 		attrs = append(attrs, "peer", p.Addr.String())
 	}
-	if requestID != "" {
-		attrs = append(attrs, "request_id", requestID)
+	if id := requestID(ctx, req); id != "" {
+		attrs = append(attrs, "request_id", id)
 	}
 	log.Log(ctx, level, "call", attrs...)
 }
@@ -118,8 +122,7 @@ func requestID(ctx context.Context, req any) string {
 	if r, ok := req.(interface{ GetRequestId() string }); ok && r.GetRequestId() != "" {
 		return r.GetRequestId()
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("x-request-id"); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(v) > 0 {
 		return v[0]
 	}
 	return ""

@@ -55,6 +55,15 @@ const (
 	maxRecvMsgSize       = 256 << 10
 	maxConcurrentStreams = 1000
 	defaultDeadline      = 30 * time.Second
+	// streamWorkers are goroutines kept to run calls. Without them gRPC
+	// starts a goroutine per call, whose stack then grows through the
+	// interceptors, the store and protobuf on every call (runtime.morestack
+	// was a tenth of the server's CPU for VerifyPermit); a worker keeps its
+	// grown stack. When all are busy, gRPC starts a goroutine as before, so
+	// the number only bounds the calls that save the growth: as many as the
+	// load shedder lets run by default. (The option is marked experimental
+	// in grpc-go.)
+	streamWorkers = defaultMaxInFlight
 )
 
 // Options are what tests and embedders may replace.
@@ -245,6 +254,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             10 * time.Second, // clients pinging more often are cut off
 			PermitWithoutStream: true,             // idle clients may keep their connection alive

@@ -21,7 +21,8 @@ import (
 // BenchmarkVerify compares verifying a credential of this node (signature,
 // then the permit's status in the local register) with one of another
 // member whose status list is cached (trust list key, signature, cached
-// status list entry), in the same service, without gRPC.
+// status list entry) and with a permit id of this node (the register
+// only), in the same service, without gRPC.
 func BenchmarkVerify(b *testing.B) {
 	now := at("2026-03-15")
 	clock := func() time.Time { return now }
@@ -72,9 +73,19 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	foreign := foreignCredentialAt(b, putuo, now, index)
 
-	for _, bc := range []struct{ name, text string }{{"Local", issued.Credential.Text}, {"CrossCityCached", foreign}} {
+	byText := func(text string) *epermitv1.VerifyPermitRequest {
+		return &epermitv1.VerifyPermitRequest{Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: text}}
+	}
+	for _, bc := range []struct {
+		name string
+		req  *epermitv1.VerifyPermitRequest
+	}{
+		{"Local", byText(issued.Credential.Text)},
+		{"CrossCityCached", byText(foreign)},
+		{"ByID", &epermitv1.VerifyPermitRequest{Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: issued.Permit.Id}}},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
-			req := &epermitv1.VerifyPermitRequest{Subject: &epermitv1.VerifyPermitRequest_CredentialText{CredentialText: bc.text}}
+			req := bc.req
 			for b.Loop() {
 				v, err := svc.VerifyPermit(ctx, req)
 				if err != nil || v.Verdict != epermitv1.Verdict_VERDICT_VALID {

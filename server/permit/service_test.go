@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/server/permit"
 	"github.com/yrd-epermit/epermit/store"
@@ -248,8 +250,22 @@ func TestIssueGetVerify(t *testing.T) {
 	}
 	byID, err := h.client.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{
 		Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: p.Id}})
-	if err != nil || byID.Verdict != epermitv1.Verdict_VERDICT_VALID {
+	if err != nil || byID.Verdict != epermitv1.Verdict_VERDICT_VALID || byID.Status != epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE ||
+		byID.Permit.PermitId != p.Id || byID.Permit.NextEndorsementDue != "2027-03-15" || byID.Permit.HolderName != "" ||
+		byID.Findings[0].Detail != "the permit is active; next endorsement due 2027-03-15" {
 		t.Fatalf("verify by id = %v, %v", byID, err)
+	}
+	// A permit id of another division, in lower case, is not this node's.
+	other, err := permitid.New("310107")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := h.client.VerifyPermit(context.Background(), &epermitv1.VerifyPermitRequest{
+		Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: strings.ToLower(other)}})
+	if err != nil || foreign.Verdict != epermitv1.Verdict_VERDICT_NOT_VALID || len(foreign.Findings) != 1 ||
+		foreign.Findings[0].Check != epermitv1.Check_CHECK_ISSUER ||
+		foreign.Findings[0].Detail != "permit "+other+" was issued by division 310107, not by this node ("+division+")" {
+		t.Fatalf("verify by id of another division = %v, %v", foreign, err)
 	}
 
 	// The exported key verifies the credential offline.

@@ -5,13 +5,13 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-epermit/epermit/citizenid"
 	"github.com/yrd-epermit/epermit/credential"
-	"github.com/yrd-epermit/epermit/permitid"
 	"github.com/yrd-epermit/epermit/server/apierror"
 	"github.com/yrd-epermit/epermit/server/auth"
 	"github.com/yrd-epermit/epermit/statuslist"
@@ -92,7 +92,7 @@ func (s *Service) verifyCredential(ctx context.Context, text string) (*epermitv1
 	if err != nil {
 		return nil, s.storeError("verify permit", err)
 	}
-	s.judgeStatus(resp, p, now)
+	judgeStatus(resp, p, scheduleOf(p, s.cfg.Rules), today(now))
 	return resp, nil
 }
 
@@ -210,10 +210,11 @@ var foreignStatus = map[statuslist.State]epermitv1.PermitStatus{
 	statuslist.Superseded:  epermitv1.PermitStatus_PERMIT_STATUS_SUPERSEDED,
 }
 
-// verifyID checks a permit's status in the register.
+// verifyID checks a permit's status in the register. id is a valid,
+// normalised permit id, so its division is what comes before the hyphen.
 func (s *Service) verifyID(ctx context.Context, id string) (*epermitv1.VerifyPermitResponse, error) {
 	resp := &epermitv1.VerifyPermitResponse{Verdict: epermitv1.Verdict_VERDICT_NOT_VALID}
-	if _, div, _ := permitid.Parse(id); div != s.cfg.Division {
+	if div, _, _ := strings.Cut(id, "-"); div != s.cfg.Division {
 		resp.Findings = []*epermitv1.Finding{{Check: epermitv1.Check_CHECK_ISSUER,
 			Detail: "permit " + id + " was issued by division " + div + ", not by this node (" + s.cfg.Division + ")"}}
 		return resp, nil
@@ -227,16 +228,18 @@ func (s *Service) verifyID(ctx context.Context, id string) (*epermitv1.VerifyPer
 	if err != nil {
 		return nil, s.storeError("verify permit", err)
 	}
-	now := s.cfg.Clock()
-	resp.Permit = s.summaryOfRecord(p, now)
-	s.judgeStatus(resp, p, now)
+	// The schedule, from the record's dates, serves the summary and the
+	// status alike: derived once.
+	sch, day := scheduleOf(p, s.cfg.Rules), today(s.cfg.Clock())
+	resp.Permit = summaryOfRecord(p, sch, day)
+	judgeStatus(resp, p, sch, day)
 	return resp, nil
 }
 
-// judgeStatus adds the status finding and sets the verdict.
-func (s *Service) judgeStatus(resp *epermitv1.VerifyPermitResponse, p *epermitv1.Permit, now time.Time) {
-	sch := scheduleOf(p, s.cfg.Rules)
-	st := statusOn(p, sch, today(now))
+// judgeStatus adds the status finding of a record with schedule sch on day
+// and sets the verdict.
+func judgeStatus(resp *epermitv1.VerifyPermitResponse, p *epermitv1.Permit, sch schedule, day time.Time) {
+	st := statusOn(p, sch, day)
 	resp.Status = st
 	f := &epermitv1.Finding{Check: epermitv1.Check_CHECK_STATUS, Detail: statusDetail(p, sch, st)}
 	if st == epermitv1.PermitStatus_PERMIT_STATUS_ACTIVE {
@@ -312,16 +315,16 @@ func summaryOfClaims(c *credential.Claims) *epermitv1.PermitSummary {
 	}
 }
 
-func (s *Service) summaryOfRecord(p *epermitv1.Permit, now time.Time) *epermitv1.PermitSummary {
-	sch := scheduleOf(p, s.cfg.Rules)
+// summaryOfRecord is the summary of a record with schedule sch on day.
+func summaryOfRecord(p *epermitv1.Permit, sch schedule, day time.Time) *epermitv1.PermitSummary {
 	return &epermitv1.PermitSummary{
 		PermitId:           p.Id,
 		HolderName:         p.Holder.GetName(),
 		MaskedCitizenId:    citizenid.ID{Number: p.Holder.GetCitizenId()}.Mask(),
 		IssuingDivision:    p.IssuingDivision,
 		ResidenceStartDate: p.ResidenceStartDate,
-		ResidenceYears:     int32(residenceYears(sch, today(now))),
-		ResidenceMonths:    int32(residenceMonths(p, sch, today(now))),
+		ResidenceYears:     int32(residenceYears(sch, day)),
+		ResidenceMonths:    int32(residenceMonths(p, sch, day)),
 		NextEndorsementDue: formatDate(sch.nextDue),
 		ExpireTime:         timestamppb.New(expiry(sch)),
 	}
