@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -28,6 +29,12 @@ type call struct {
 // 50 writers here), and with a longer delay the lock idles while the delay
 // runs out. The committer closes a batch when it can start it, so every
 // waiting write joins, and a lone write starts at once.
+//
+// A lone write (no linger, nothing queued, nothing committing) commits in
+// its caller's goroutine: handing it to the loop and its outcome back
+// would make two goroutines wait for a core in turn, each of which can
+// take longer than the commit on a busy machine. Writes that come while a
+// commit runs queue for the loop as before.
 type committer struct {
 	db      *bbolt.DB
 	maxSize int
@@ -36,7 +43,13 @@ type committer struct {
 	update func(func(*bbolt.Tx) error) error
 
 	calls chan *call
-	wg    sync.WaitGroup
+	// queued counts the writes sent to the loop that no batch has taken
+	// yet; a write commits in its own goroutine only when it is 0.
+	queued atomic.Int64
+	// committing is held by whoever runs a commit: the loop or a lone
+	// write.
+	committing sync.Mutex
+	wg         sync.WaitGroup
 }
 
 // newCommitter starts the commit loop on db. A batch holds at most maxSize
@@ -62,6 +75,12 @@ func (c *committer) doLazy(fn func(*bbolt.Tx) error) error {
 }
 
 func (c *committer) submit(cl *call) error {
+	if c.linger == 0 && c.queued.Load() == 0 && c.committing.TryLock() {
+		c.commit([]*call{cl})
+		c.committing.Unlock()
+		return <-cl.done
+	}
+	c.queued.Add(1)
 	c.calls <- cl
 	return <-cl.done
 }
@@ -79,9 +98,12 @@ func (c *committer) loop() {
 		if !ok {
 			return
 		}
+		c.committing.Lock()
 		batch = append(batch[:0], first)
 		batch = c.fill(batch)
+		c.queued.Add(-int64(len(batch)))
 		c.commit(batch)
+		c.committing.Unlock()
 		clear(batch)
 	}
 }
