@@ -30,6 +30,9 @@ type call struct {
 // runs out. The committer closes a batch when it can start it, so every
 // waiting write joins, and a lone write starts at once.
 //
+// Under load the committer lingers a little (busyLinger) so that the
+// writers of one commit rejoin the next.
+//
 // A lone write (no linger, nothing queued, nothing committing) commits in
 // its caller's goroutine: handing it to the loop and its outcome back
 // would make two goroutines wait for a core in turn, each of which can
@@ -49,8 +52,26 @@ type committer struct {
 	// committing is held by whoever runs a commit: the loop or a lone
 	// write.
 	committing sync.Mutex
+	// busy is set while the loop's last commit carried at least
+	// busyBatch writes: then no write commits alone in its goroutine,
+	// which would split the writers that lingering gathers.
+	busy atomic.Bool
 	wg         sync.WaitGroup
 }
+
+// Lingering under load. With 50 writers and no linger, the writes settle
+// into two groups that commit in turn: the writers of one commit come back
+// while the next runs, and each group pays a commit's two fdatasyncs. When
+// the last commit carried at least busyBatch writes, a batch waits up to
+// busyLinger for more, so the two groups become one. Measured with
+// BenchmarkNode/IssuePermit on the 2-core machine (50 callers over
+// loopback gRPC, four alternated rounds), 1 ms raised the calls/s by 6 to
+// 16 % and cut the CPU per call by 10 to 19 %; a lone write, or the few of
+// a lightly loaded node, never waits.
+const (
+	busyBatch  = 8
+	busyLinger = time.Millisecond
+)
 
 // newCommitter starts the commit loop on db. A batch holds at most maxSize
 // writes; when fewer are waiting, it waits up to linger for more.
@@ -75,7 +96,7 @@ func (c *committer) doLazy(fn func(*bbolt.Tx) error) error {
 }
 
 func (c *committer) submit(cl *call) error {
-	if c.linger == 0 && c.queued.Load() == 0 && c.committing.TryLock() {
+	if c.linger == 0 && !c.busy.Load() && c.queued.Load() == 0 && c.committing.TryLock() {
 		c.commit([]*call{cl})
 		c.committing.Unlock()
 		return <-cl.done
@@ -100,20 +121,25 @@ func (c *committer) loop() {
 		}
 		c.committing.Lock()
 		batch = append(batch[:0], first)
-		batch = c.fill(batch)
+		linger := c.linger
+		if linger == 0 && c.busy.Load() {
+			linger = busyLinger
+		}
+		batch = c.fill(batch, linger)
 		c.queued.Add(-int64(len(batch)))
 		c.commit(batch)
+		c.busy.Store(len(batch) >= busyBatch)
 		c.committing.Unlock()
 		clear(batch)
 	}
 }
 
-// fill adds the waiting writes to batch, up to maxSize, lingering for more
-// when the linger is set.
-func (c *committer) fill(batch []*call) []*call {
+// fill adds the waiting writes to batch, up to maxSize, lingering up to
+// linger for more.
+func (c *committer) fill(batch []*call, linger time.Duration) []*call {
 	var timeout <-chan time.Time
-	if c.linger > 0 {
-		t := time.NewTimer(c.linger)
+	if linger > 0 {
+		t := time.NewTimer(linger)
 		defer t.Stop()
 		timeout = t.C
 	}
