@@ -167,7 +167,7 @@ func writeScaleMarkdown(w io.Writer, m machine, command string, o *options, rs [
 
 Written by the harness's scale mode (issue 7: a node with 10 million
 permits in bbolt); docs/scale.md explains the method, where the start-up
-time and the heap go, and the design change that would meet the goals.
+time and the heap went, and the design change that meets the goals.
 
 | | |
 |---|---|
@@ -187,7 +187,9 @@ SERVING, and until its first IssuePermit succeeds), reads the node's Go
 heap in use from its /metrics (the memory-mapped bbolt file is not Go
 heap; RSS, which counts the file's resident pages, is shown beside it),
 and calls each RPC for %v from %d callers. Reads go round %s permit ids
-spread evenly over the whole file; VerifyPermit by credential round %s of
+spread evenly over the whole file, each read once before the measurements
+(a warm-up, so that they see the node as it serves after a while, not the
+first reads after a start); VerifyPermit by credential round %s of
 their credentials. Every run adds one permit and GetPermit's audit entries
 to the cached folder.
 
