@@ -64,7 +64,9 @@ func nonFinalPermit(tx *bbolt.Tx, citizen, except string) string {
 
 // indexHolder records in tx that the permit id is held by citizen, not
 // final or final, and no longer by from, its holder before the write (""
-// for a new permit).
+// for a new permit). A key that already says so is left alone: most
+// writes of a permit (an endorsement, a new address, a re-signing) change
+// neither, and a put would rewrite a page at a random place.
 func indexHolder(tx *bbolt.Tx, id, from, citizen string, nonFinal bool) error {
 	citizens := tx.Bucket(bucketCitizens)
 	if from != "" && from != citizen {
@@ -76,7 +78,11 @@ func indexHolder(tx *bbolt.Tx, id, from, citizen string, nonFinal bool) error {
 	if nonFinal {
 		flag = flagNonFinal
 	}
-	return citizens.Put(citizenKey(citizen, id), []byte{flag})
+	key := citizenKey(citizen, id)
+	if v := citizens.Get(key); len(v) == 1 && v[0] == flag {
+		return nil
+	}
+	return citizens.Put(key, []byte{flag})
 }
 
 // Field numbers that factsOf reads.
