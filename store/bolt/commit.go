@@ -56,7 +56,7 @@ type committer struct {
 	// busyBatch writes: then no write commits alone in its goroutine,
 	// which would split the writers that lingering gathers.
 	busy atomic.Bool
-	wg         sync.WaitGroup
+	wg   sync.WaitGroup
 }
 
 // Lingering under load. With 50 writers and no linger, the writes settle
