@@ -380,46 +380,24 @@ func measureScale(ctx context.Context, o *options, bins binaries, gen *synth.Gen
 
 	// The credentials to verify, fetched through GetPermit.
 	creds := make([]string, min(len(sample), scaleCreds))
-	var (
-		wg    sync.WaitGroup
-		next  atomic.Int64
-		first atomic.Value
-	)
-	for w := range o.callers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(creds); i = int(next.Add(1) - 1) {
-				// Spread over the sample, so over the whole file.
-				resp, err := conn(w).Permits.GetPermit(ctx, &epermitv1.GetPermitRequest{PermitId: sample[i*len(sample)/len(creds)]})
-				if err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-				creds[i] = resp.GetCredential().GetText()
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
+	err = each(ctx, len(creds), o.callers, func(w, i int) error {
+		// Spread over the sample, so over the whole file.
+		resp, err := conn(w).Permits.GetPermit(ctx, &epermitv1.GetPermitRequest{PermitId: sample[i*len(sample)/len(creds)]})
+		creds[i] = resp.GetCredential().GetText()
+		return err
+	})
+	if err != nil {
 		return sr, fmt.Errorf("fetching credentials: %w", err)
 	}
 	// Warm-up: every sampled permit read once (VerifyPermit by id, which
 	// writes nothing), so that the measurements see the node as one that
 	// has served for a while does, its pages mapped; the cold reads right
 	// after a start are a start-up matter.
-	next.Store(0)
-	for w := range o.callers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(sample); i = int(next.Add(1) - 1) {
-				if err := valid(conn(w).Permits.VerifyPermit(ctx, &epermitv1.VerifyPermitRequest{
-					Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: sample[i]}})); err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
+	err = each(ctx, len(sample), o.callers, func(w, i int) error {
+		return valid(conn(w).Permits.VerifyPermit(ctx, &epermitv1.VerifyPermitRequest{
+			Subject: &epermitv1.VerifyPermitRequest_PermitId{PermitId: sample[i]}}))
+	})
+	if err != nil {
 		return sr, fmt.Errorf("warming up: %w", err)
 	}
 	calls := map[string]func(ctx context.Context, w, i int) error{

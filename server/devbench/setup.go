@@ -305,31 +305,44 @@ func (r *replica) close() {
 // goroutines and returns the answers, in resident order.
 func seed(ctx context.Context, gen *synth.Generator, n, callers int, conn func(w int) *client.Client) ([]*epermitv1.IssuePermitResponse, error) {
 	out := make([]*epermitv1.IssuePermitResponse, n)
+	err := each(ctx, n, callers, func(w, i int) error {
+		resp, err := conn(w).Permits.IssuePermit(ctx, gen.Resident(uint64(i)).IssueRequest(client.NewRequestID()))
+		if err != nil {
+			return fmt.Errorf("seeding permit %d: %w", i, err)
+		}
+		out[i] = resp
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// each runs fn(w, i) for every i below n from up to callers goroutines,
+// w numbering the goroutine, and returns the first error, or ctx's when
+// it ended first. Once one call fails, no goroutine starts another.
+func each(ctx context.Context, n, callers int, fn func(w, i int) error) error {
 	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		first atomic.Pointer[error]
 	)
 	for w := range min(callers, n) {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				resp, err := conn(w).Permits.IssuePermit(ctx, gen.Resident(uint64(i)).IssueRequest(client.NewRequestID()))
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, fmt.Errorf("seeding permit %d: %w", i, err))
-					mu.Unlock()
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil && first.Load() == nil; i = int(next.Add(1) - 1) {
+				if err := fn(w, i); err != nil {
+					first.CompareAndSwap(nil, &err)
 					return
 				}
-				out[i] = resp
 			}
 		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errs[0]
+	if err := first.Load(); err != nil {
+		return *err
 	}
-	return out, ctx.Err()
+	return ctx.Err()
 }
 
 // valid turns a verdict other than VALID into an error.
