@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -67,11 +69,11 @@ func migrate(db *bbolt.DB) error {
 	if err != nil {
 		return fmt.Errorf("convert layout 2: %w", err)
 	}
-	var list statusEntries
+	list := statusEntries{}
 	var after []byte
 	for done := false; !done; {
 		err = db.Update(func(tx *bbolt.Tx) error {
-			after, done, err = indexPermits(tx, after, &list)
+			after, done, err = indexPermits(tx, after, list)
 			return err
 		})
 		if err != nil {
@@ -97,7 +99,7 @@ func migrate(db *bbolt.DB) error {
 // migrateBatch permits whose ids sort after the given one (nil for the
 // first), and records their status entries in list. It returns the last
 // permit id it indexed, and done once it has reached the last permit.
-func indexPermits(tx *bbolt.Tx, after []byte, list *statusEntries) (last []byte, done bool, err error) {
+func indexPermits(tx *bbolt.Tx, after []byte, list statusEntries) (last []byte, done bool, err error) {
 	c := tx.Bucket(bucketPermits).Cursor()
 	citizens := tx.Bucket(bucketCitizens)
 	var k, v []byte
@@ -143,38 +145,32 @@ func indexPermits(tx *bbolt.Tx, after []byte, list *statusEntries) (last []byte,
 	}
 }
 
-// statusEntries is a status list being gathered from the permits: the
-// states, packed, and the held entries, one bit each.
-type statusEntries struct {
-	states, held []byte
-}
+// statusEntries is a status list being gathered from the permits, by
+// chunk number.
+type statusEntries map[uint32]statusChunk
 
 // add records that a permit holds entry i in state s.
-func (l *statusEntries) add(i uint32, s statuslist.State) error {
+func (l statusEntries) add(i uint32, s statuslist.State) error {
 	if i >= statuslist.MaxSize {
 		return fmt.Errorf("status index %d beyond the largest list", i)
 	}
-	if n := int(i/chunkEntries+1) * chunkEntries; n/8 > len(l.held) {
-		l.held = append(l.held, make([]byte, n/8-len(l.held))...)
-		l.states = append(l.states, make([]byte, n/2-len(l.states))...)
+	c := l[i/chunkEntries]
+	if c == nil {
+		c = newStatusChunk()
+		l[i/chunkEntries] = c
 	}
-	if l.held[i/8]&(1<<(i%8)) != 0 {
+	if c.held(i) {
 		return fmt.Errorf("status index %d held by two permits", i)
 	}
-	l.held[i/8] |= 1 << (i % 8)
-	l.states[i/2] |= byte(s) << (4 * (i % 2))
+	c.hold(i)
+	c.setState(i, s)
 	return nil
 }
 
-// write puts every chunk that holds an entry into the status bucket.
-func (l *statusEntries) write(status *bbolt.Bucket) error {
-	for n := range len(l.held) / chunkHeld {
-		held := l.held[n*chunkHeld : (n+1)*chunkHeld]
-		if bytes.Count(held, []byte{0}) == len(held) {
-			continue
-		}
-		chunk := append(bytes.Clone(l.states[n*chunkStates:(n+1)*chunkStates]), held...)
-		if err := status.Put(binary.BigEndian.AppendUint32(nil, uint32(n)), chunk); err != nil {
+// write puts every chunk into the status bucket, in key order.
+func (l statusEntries) write(status *bbolt.Bucket) error {
+	for _, n := range slices.Sorted(maps.Keys(l)) {
+		if err := status.Put(binary.BigEndian.AppendUint32(nil, n), l[n]); err != nil {
 			return err
 		}
 	}

@@ -31,6 +31,40 @@ const (
 	chunkHeld   = chunkEntries / 8
 )
 
+// statusChunk is one value of the status bucket.
+type statusChunk []byte
+
+// newStatusChunk returns a chunk with no entry held.
+func newStatusChunk() statusChunk { return make(statusChunk, chunkStates+chunkHeld) }
+
+// chunkKey is the status bucket key of the chunk holding entry i.
+func chunkKey(i uint32) []byte { return binary.BigEndian.AppendUint32(nil, i/chunkEntries) }
+
+// held reports whether a permit holds entry i.
+func (c statusChunk) held(i uint32) bool {
+	e := i % chunkEntries
+	return c[chunkStates+e/8]&(1<<(e%8)) != 0
+}
+
+// hold records that a permit holds entry i.
+func (c statusChunk) hold(i uint32) {
+	e := i % chunkEntries
+	c[chunkStates+e/8] |= 1 << (e % 8)
+}
+
+// setState sets entry i to s and reports whether that changed it.
+func (c statusChunk) setState(i uint32, s statuslist.State) bool {
+	e := i % chunkEntries
+	shift := 4 * (e % 2)
+	b := &c[e/2]
+	want := byte(s) << shift
+	if *b&(0xf<<shift) == want {
+		return false
+	}
+	*b = *b&^(0xf<<shift) | want
+	return true
+}
+
 var (
 	bucketStatus     = []byte("status")
 	keyStatusVersion = []byte("status_version")
@@ -116,30 +150,24 @@ func setStatusEntry(tx *bbolt.Tx, old, next *epermitv1.Permit) (refused, err err
 	}
 	i := next.GetStatusIndex()
 	status := tx.Bucket(bucketStatus)
-	key := binary.BigEndian.AppendUint32(nil, i/chunkEntries)
-	chunk := make([]byte, chunkStates+chunkHeld)
+	key := chunkKey(i)
+	chunk := newStatusChunk()
 	if v := status.Get(key); v != nil {
 		if len(v) != len(chunk) {
 			return nil, fmt.Errorf("bolt: malformed status chunk %x", key)
 		}
 		copy(chunk, v)
 	}
-	e := i % chunkEntries
-	held := &chunk[chunkStates+e/8]
 	if assigns {
-		if *held&(1<<(e%8)) != 0 {
+		if chunk.held(i) {
 			return store.ErrIndexTaken, nil
 		}
-		*held |= 1 << (e % 8)
+		chunk.hold(i)
 	}
-	state := &chunk[e/2]
-	shift := 4 * (e % 2)
-	want := byte(store.ListState(next.GetStatus())) << shift
-	changed := *state&(0xf<<shift) != want
+	changed := chunk.setState(i, store.ListState(next.GetStatus()))
 	if !assigns && !changed {
 		return nil, nil
 	}
-	*state = *state&^(0xf<<shift) | want
 	if err := status.Put(key, chunk); err != nil {
 		return nil, err
 	}
