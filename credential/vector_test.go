@@ -172,6 +172,6 @@ func TestVector(t *testing.T) {
 
 	if got := makeVector(t); got != v {
 		t.Errorf("signing the vector's claims again gives\n%+v\nwant\n%+v\n"+
-			"(if compress/flate changed its output, credentials re-created on a retry differ; rerun with -update only after deciding that is acceptable)", got, v)
+			"(if the compressor changed its output, credentials re-created on a retry differ; rerun with -update only after deciding that is acceptable)", got, v)
 	}
 }
