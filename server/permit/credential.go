@@ -53,13 +53,38 @@ func expiry(sch schedule) time.Time {
 
 // credential signs the credential of a stored record.
 func (s *Service) credential(p *epermitv1.Permit) (*epermitv1.Credential, error) {
-	c := s.claims(p)
+	return s.sign(s.claims(p))
+}
+
+// sign signs the credential of claims c.
+func (s *Service) sign(c credential.Claims) (*epermitv1.Credential, error) {
 	signer := s.cfg.Keys.SignerAt(c.IssuedAt)
 	text, err := signer.Sign(c)
 	if err != nil {
 		return nil, s.internal("sign credential", err)
 	}
 	return &epermitv1.Credential{Text: text, Kid: signer.KID(), ExpireTime: timestamppb.New(c.Expiry)}, nil
+}
+
+// credentialSoon starts signing p's credential in another goroutine and
+// returns the function that waits for it. p may change once it returns.
+func (s *Service) credentialSoon(p *epermitv1.Permit) func() (*epermitv1.Credential, error) {
+	c := s.claims(p)
+	if c.Permit.StatusIndex != nil {
+		index := *c.Permit.StatusIndex
+		c.Permit.StatusIndex = &index
+	}
+	done := make(chan struct{})
+	var cred *epermitv1.Credential
+	var err error
+	go func() {
+		defer close(done)
+		cred, err = s.sign(c)
+	}()
+	return func() (*epermitv1.Credential, error) {
+		<-done
+		return cred, err
+	}
 }
 
 // rawPublicKey returns the bytes verifiers use: Ed25519's 32 bytes, or the

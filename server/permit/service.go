@@ -149,17 +149,19 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 		if err != nil {
 			return nil, err
 		}
-		return s.issueResponse(s.settle(ctx, r.Permit))
+		p, err := s.settle(ctx, r.Permit)
+		return s.issueResponse(p, nil, err)
 	}
 	p := s.newPermit(h, addr, day, now)
 	p.ResidenceStartDate = formatDate(start)
 	if s.federated() {
 		p.Status = epermitv1.PermitStatus_PERMIT_STATUS_PENDING
-		p, err := s.create(ctx, req, req.RequestId, p)
+		p, _, err := s.create(ctx, req, req.RequestId, p, false)
 		if err != nil {
 			return nil, err
 		}
-		return s.issueResponse(s.settle(ctx, p))
+		p, err = s.settle(ctx, p)
+		return s.issueResponse(p, nil, err)
 	}
 	if s.cfg.Status != nil {
 		index, err := s.cfg.Status.Assign(ctx)
@@ -168,11 +170,11 @@ func (s *Service) IssuePermit(ctx context.Context, req *epermitv1.IssuePermitReq
 		}
 		p.StatusIndex = &index
 	}
-	created, err := s.create(ctx, req, req.RequestId, p)
+	created, signed, err := s.create(ctx, req, req.RequestId, p, true)
 	if p.StatusIndex != nil && (err != nil || created.GetStatusIndex() != p.GetStatusIndex() || created.Id != p.Id) {
 		s.cfg.Status.Release(p.GetStatusIndex()) // not written, or a replay of another write
 	}
-	return s.issueResponse(created, err)
+	return s.issueResponse(created, signed, err)
 }
 
 // newPermit is a new ACTIVE permit issued today, residing since today.
@@ -197,8 +199,9 @@ func (s *Service) newPermit(h *epermitv1.Holder, addr string, day, now time.Time
 }
 
 // issueResponse answers with a new permit: with its credential once in
-// force, without while pending, and with the reason when it was withdrawn.
-func (s *Service) issueResponse(p *epermitv1.Permit, err error) (*epermitv1.IssuePermitResponse, error) {
+// force (from signed when not nil), without while pending, and with the
+// reason when it was withdrawn.
+func (s *Service) issueResponse(p *epermitv1.Permit, signed func() (*epermitv1.Credential, error), err error) (*epermitv1.IssuePermitResponse, error) {
 	switch {
 	case err != nil:
 		return nil, err
@@ -207,7 +210,10 @@ func (s *Service) issueResponse(p *epermitv1.Permit, err error) (*epermitv1.Issu
 	case p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING:
 		return &epermitv1.IssuePermitResponse{Permit: s.decorateAt(p, s.cfg.Clock())}, nil
 	}
-	c, err := s.credential(p)
+	if signed == nil {
+		signed = func() (*epermitv1.Credential, error) { return s.credential(p) }
+	}
+	c, err := signed()
 	if err != nil {
 		return nil, err
 	}

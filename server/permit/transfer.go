@@ -111,14 +111,14 @@ func (s *Service) TransferPermit(ctx context.Context, req *epermitv1.TransferPer
 	p.PriorResidence = periods
 	p.TransferredFrom = from
 	p.Status = epermitv1.PermitStatus_PERMIT_STATUS_PENDING
-	if p, err = s.create(ctx, req, req.RequestId, p); err != nil {
+	if p, _, err = s.create(ctx, req, req.RequestId, p, false); err != nil {
 		return nil, err
 	}
 	return s.transferResponse(s.settle(ctx, p))
 }
 
 func (s *Service) transferResponse(p *epermitv1.Permit, err error) (*epermitv1.TransferPermitResponse, error) {
-	r, err := s.issueResponse(p, err)
+	r, err := s.issueResponse(p, nil, err)
 	if err != nil {
 		return nil, err
 	}
@@ -164,13 +164,22 @@ func residencePeriods(v *apierror.Violations, in []*epermitv1.ResidencePeriod, d
 // collides, and another status-list entry when another replica gave the
 // permit's to a permit of its own (store.ErrIndexTaken). A reused request
 // id answers with what it wrote first.
-func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p *epermitv1.Permit) (*epermitv1.Permit, error) {
+//
+// With sign, the permit's credential is signed while the write commits
+// and signed returns it when the permit written is p; it is nil for a
+// replay. The signature costs about as much CPU as the rest of the call,
+// and under load a commit waits for the disk with the CPU idle.
+func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p *epermitv1.Permit, sign bool) (
+	written *epermitv1.Permit, signed func() (*epermitv1.Credential, error), err error) {
 	for attempt, draws := 0, 0; ; attempt++ {
 		id, err := permitid.New(s.cfg.Division)
 		if err != nil {
-			return nil, s.internal("new permit id", err)
+			return nil, nil, s.internal("new permit id", err)
 		}
 		p.Id = id
+		if sign {
+			signed = s.credentialSoon(p)
+		}
 		err = s.cfg.Store.WritePermit(ctx, store.PermitWrite{
 			RequestID: reqID, RequestHash: validate.Fingerprint(req), Permit: p,
 			Audit: s.entry(ctx, id, pendingNote(p)),
@@ -182,7 +191,7 @@ func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p
 			draws++ // the entry stays reserved: another permit holds it
 			index, err := s.cfg.Status.Assign(ctx)
 			if err != nil {
-				return nil, s.internal("assign a status list entry", err)
+				return nil, nil, s.internal("assign a status list entry", err)
 			}
 			p.StatusIndex = &index
 			continue
@@ -190,12 +199,12 @@ func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p
 		if errors.Is(err, store.ErrDuplicateRequest) {
 			r, err := s.replay(ctx, reqID, req)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return r.GetPermit(), nil
+			return r.GetPermit(), nil, nil
 		}
 		if err != nil {
-			return nil, s.storeError("write permit", err)
+			return nil, nil, s.storeError("write permit", err)
 		}
 		auth.CallFrom(ctx).Recorded()
 		if p.Status == epermitv1.PermitStatus_PERMIT_STATUS_PENDING {
@@ -203,7 +212,7 @@ func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p
 		} else if s.cfg.Status != nil {
 			s.cfg.Status.Record(p)
 		}
-		return p, nil
+		return p, signed, nil
 	}
 }
 
