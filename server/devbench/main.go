@@ -82,6 +82,12 @@ type options struct {
 	scale      []int
 	scaleBase  int
 	scaleCache string
+	// profile is the folder receiving a CPU profile of the first permitd
+	// per measurement; empty for none.
+	profile string
+	// only, when not empty, limits the measurements to those whose names
+	// contain it (any case).
+	only string
 }
 
 // parseFlags parses args; usage and flag errors go to stderr.
@@ -120,6 +126,8 @@ Flags:
 	})
 	fs.IntVar(&o.scaleBase, "scale-base", 10_000, "scale mode: the permits of the node compared against")
 	fs.StringVar(&o.scaleCache, "scale-cache", "", "scale mode: `folder` keeping the prepared node data folders between runs (empty: a temporary folder, removed)")
+	fs.StringVar(&o.profile, "profile", "", "`folder` receiving a CPU profile of the first permitd during each measurement (<setup>-<measurement>.pprof); empty for none")
+	fs.StringVar(&o.only, "only", "", "measure only the calls whose names contain `text` (any case), e.g. IssuePermit; no report is written")
 	fs.StringVar(&o.out, "out", filepath.Join("docs", "benchmarks.md"), "`file` the report is written to; empty for none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -127,6 +135,8 @@ Flags:
 		}
 		return nil, usageError{err}
 	}
+	outGiven := false
+	fs.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 	switch {
 	case fs.NArg() > 0:
 		return nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
@@ -152,8 +162,22 @@ Flags:
 		return nil, usageError{errors.New("--scale-cache needs --scale")}
 	case o.replicas > 1 && o.store == "" && !o.redis:
 		return nil, usageError{errors.New("--replicas above 1 needs a shared store: --redis or --store")}
+	case o.only != "" && outGiven:
+		return nil, usageError{errors.New("--only writes no report; leave out --out")}
+	case o.only != "" && o.scale != nil:
+		return nil, usageError{errors.New("--only chooses among the calls of the table, not the scale mode's")}
+	case o.only != "" && !slices.ContainsFunc(measurements, func(m string) bool { return o.measures(m) }):
+		return nil, usageError{fmt.Errorf("--only %q names no measurement (%s)", o.only, strings.Join(measurements, "; "))}
+	}
+	if o.only != "" {
+		o.out = "" // a part of the table is no report
 	}
 	return o, nil
+}
+
+// measures reports whether the measurement name is to be made.
+func (o *options) measures(name string) bool {
+	return strings.Contains(strings.ToLower(name), strings.ToLower(o.only))
 }
 
 // setups are the arrangements the options ask for.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +90,42 @@ func runBriefly(t *testing.T, setups int, args ...string) {
 	}
 }
 
+// TestOnlyWithProfile measures one call with --only: the table holds its
+// row alone, no report is written, and --profile leaves the permitd's CPU
+// profile of it.
+func TestOnlyWithProfile(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	profiles := filepath.Join(dir, "profiles")
+	err := run(ctx, []string{"--only", "issuepermit", "--duration", "2s", "--permits", "20", "--callers", "4", "--profile", profiles},
+		&stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	for _, name := range measurements {
+		if got, want := strings.Contains(stdout.String(), name), name == mIssuePermit; got != want {
+			t.Errorf("the table shows %q: %v, want %v\n%s", name, got, want, stdout.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join("docs", "benchmarks.md")); !os.IsNotExist(err) { // the default --out
+		t.Errorf("a report was written: %v", err)
+	}
+	f, err := os.Open(filepath.Join(profiles, "bbolt-one-permitd-IssuePermit-durable.pprof"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f) // a profile is a gzipped protocol buffer
+	if err != nil {
+		t.Fatalf("the profile is not gzipped: %v", err)
+	}
+	if n, err := io.Copy(io.Discard, zr); err != nil || n == 0 {
+		t.Errorf("the profile holds %d bytes: %v", n, err)
+	}
+}
+
 func TestFlagErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--duration", "10ms"},
@@ -103,6 +141,9 @@ func TestFlagErrors(t *testing.T) {
 		{"--scale", "0"},
 		{"--scale", "100", "--redis"},
 		{"--scale-cache", "/tmp/x"},
+		{"--only", "nothing measured"},
+		{"--only", "IssuePermit", "--scale", "100"},
+		{"--only", "IssuePermit", "--out", "report.md"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseFlags(args, &stderr)

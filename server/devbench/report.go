@@ -69,7 +69,7 @@ func goals(sr setupResult, cores int) []goal {
 	}
 	var out []goal
 	ratio := func(what, name string, want float64) {
-		if qps[mHealth] > 0 && est[mHealth] > 0 {
+		if _, ok := qps[name]; ok && qps[mHealth] > 0 && est[mHealth] > 0 {
 			got := qps[name] / qps[mHealth]
 			out = append(out, goal{What: what, Want: fmt.Sprintf(">= %.0f%% of health-check QPS", want*100),
 				Measured: fmt.Sprintf("%.0f%% (%s of %s)", got*100, thousands(qps[name]), thousands(qps[mHealth])), Met: got >= want,
@@ -77,6 +77,9 @@ func goals(sr setupResult, cores int) []goal {
 		}
 	}
 	rate := func(what, name string, want float64) {
+		if _, ok := qps[name]; !ok {
+			return
+		}
 		out = append(out, goal{What: what, Want: fmt.Sprintf(">= %s/s", thousands(want)), Measured: thousands(qps[name]) + "/s",
 			Met: qps[name] >= want, Estimated: thousands(est[name]) + "/s"})
 	}
@@ -193,6 +196,12 @@ cores, an upper bound that leaves out waiting for fsync.
 
 Rate limits are off in the measured permitd (`+"`limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}`"+`):
 the callers stand for many clerks.
+
+To look into one figure, `+"`--only IssuePermit`"+` measures only the calls whose
+names contain the text (and writes no report), and `+"`--profile <folder>`"+`
+saves a CPU profile of the first permitd over each measurement, for
+`+"`go tool pprof`"+`; the profiler turns the permitd's metrics on, which cost a
+little CPU of their own.
 `, m.CPU, m.Cores, m.Go, m.Date.Format("2006-01-02 15:04 UTC"), command, o.duration, o.callers, connsPerReplica, o.permits,
 		service, department)
 	for _, sr := range setups {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,7 +33,7 @@ const (
 	mServiceRoute = "SubmitServiceRequest (fast department)"
 )
 
-// measurements lists the measurement names in order.
+// measurements lists the names in that order.
 var measurements = []string{mHealth, mVerifyCred, mVerifyID, mGetPermit, mIssuePermit, mServiceRoute}
 
 // Fixed parts of every setup.
@@ -120,6 +121,12 @@ func runSetup(ctx context.Context, o *options, bins binaries, s setup, log io.Wr
 	// The callers stand for many clerks: no per-account rate limit.
 	cfg := filepath.Join(dir, "permitd.yaml")
 	yaml := fmt.Sprintf("limits: {mutations_per_second: 0, citizen_mutations_per_minute: 0}\ndepartments: {%s: {endpoint: %q}}\n", department, deptAddr)
+	var profileAddr string // the first permitd's profiler, with --profile
+	if o.profile != "" {
+		if profileAddr, err = freeAddr(); err != nil {
+			return sr, err
+		}
+	}
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		return sr, err
 	}
@@ -138,7 +145,14 @@ func runSetup(ctx context.Context, o *options, bins binaries, s setup, log io.Wr
 				return sr, err
 			}
 		}
-		args := []string{"--listen", "127.0.0.1:0", "--data", data, "--config", cfg, "--log-level", "warn"}
+		config := cfg
+		if r == 0 && profileAddr != "" { // its own configuration, with the profiler
+			config = filepath.Join(dir, "permitd-0.yaml")
+			if err := os.WriteFile(config, []byte(yaml+fmt.Sprintf("metrics: {listen: %q, pprof: true}\n", profileAddr)), 0o600); err != nil {
+				return sr, err
+			}
+		}
+		args := []string{"--listen", "127.0.0.1:0", "--data", data, "--config", config, "--log-level", "warn"}
 		if storeURL != "" {
 			args = append(args, "--store", storeURL)
 		}
@@ -222,9 +236,16 @@ func runSetup(ctx context.Context, o *options, bins binaries, s setup, log io.Wr
 		if ctx.Err() != nil {
 			return sr, ctx.Err()
 		}
+		if !o.measures(c.name) {
+			continue
+		}
 		fmt.Fprintf(log, "devbench: %s: %s for %v at %d callers\n", s.Name, c.name, o.duration, o.callers)
 		started := time.Now()
+		profiled := profileDuring(ctx, o, profileAddr, s.Name+"-"+c.name)
 		r := measure(ctx, c.name, o.duration, o.callers, servers, others, c.call)
+		if err := <-profiled; err != nil {
+			return sr, fmt.Errorf("profiling %s: %w", c.name, err)
+		}
 		sr.Results = append(sr.Results, r)
 		sr.LoadAfter = loadAverage()
 		if c.name == mServiceRoute {
@@ -379,4 +400,34 @@ func waitDelivered(ctx context.Context, addr string, want int64) (int64, error) 
 			return st.Distinct, ctx.Err()
 		}
 	}
+}
+
+// profileDuring fetches a CPU profile of the permitd whose profiler is on
+// addr into o.profile/name.pprof, over the measurement that starts now
+// less its last second; the channel receives the outcome. Without
+// --profile it does nothing.
+func profileDuring(ctx context.Context, o *options, addr, name string) <-chan error {
+	done := make(chan error, 1)
+	if o.profile == "" {
+		done <- nil
+		return done
+	}
+	seconds := max(1, int(o.duration/time.Second)-1)
+	go func() {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			done <- err
+			return
+		}
+		done <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds),
+			filepath.Join(o.profile, fileName(name)+".pprof"))
+	}()
+	return done
+}
+
+// fileName turns name into a file name: its runs of other characters than
+// letters and digits become one "-".
+func fileName(name string) string {
+	return strings.Trim(strings.Join(strings.FieldsFunc(name, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}), "-"), "-")
 }
