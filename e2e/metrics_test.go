@@ -48,3 +48,20 @@ func TestStatusListAgeMetric(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestGCPercent: permitd runs the collector at GOGC=300 when the GOGC
+// variable is empty, and at the variable's value when it is set.
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want float64
+	}{{"", 300}, {"100", 100}} {
+		t.Setenv("GOGC", tc.env) // the node inherits the environment
+		n := startNode(t, t.TempDir(), "--listen", "127.0.0.1:0", "--data", "data", "--metrics-listen", freeAddr(t))
+		got, found := metricstest.Get(t, n.metricsURL()).Value("go_gc_gogc_percent", nil)
+		if !found || got != tc.want {
+			t.Errorf("GOGC=%q: go_gc_gogc_percent %v (found %v), want %v", tc.env, got, found, tc.want)
+		}
+		n.stop()
+	}
+}

@@ -244,6 +244,8 @@ data/admin.token (mode 0600). Any address beyond loopback needs TLS
 
 Each flag can also be set by the environment variable in brackets or in the
 YAML config file; flags win over the environment, which wins over the file.
+The garbage collector runs at GOGC=300 unless GOGC sets another value
+(docs/operations.md).
 
 Flags:
 `)
