@@ -199,6 +199,11 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 }
 
+// GCPercent is the garbage collector's target (GOGC) that permitd sets
+// unless the GOGC variable gives one: docs/operations.md says why it is
+// above Go's 100.
+const GCPercent = 300
+
 // DefaultConfig is the zero-config node: Shangyu district on loopback with
 // its data in ./data.
 func DefaultConfig() Config {

@@ -25,10 +25,6 @@ import (
 	"github.com/yrd-epermit/epermit/server/node"
 )
 
-// gcPercent is the garbage collector's target (GOGC) unless the GOGC
-// variable sets one: docs/operations.md says why it is above Go's 100.
-var gcPercent = 300
-
 // drainTimeout bounds how long shutdown waits for in-flight calls.
 const drainTimeout = 20 * time.Second
 
@@ -40,7 +36,7 @@ func main() {
 		os.Exit(runCopy(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		debug.SetGCPercent(node.GCPercent)
 	}
 	cfg, err := node.Load(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, node.ErrHelp) {
