@@ -41,6 +41,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +49,16 @@ import (
 	"time"
 )
 
+// callersGCPercent is the callers' collector target unless GOGC sets one:
+// they share the cores with the permitd measured, so their garbage
+// collection takes from it what remote clients' would not. It is
+// permitd's own default (node.GCPercent).
+const callersGCPercent = 300
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(callersGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -171,7 +171,8 @@ CPU is user plus system time from /proc/<pid>/stat before and after, per
 started (redis-server, when it started one, and the department
 simulator), and of the harness itself (the callers and their gRPC
 clients). On a 2-core machine the callers compete with the server for
-the same cores. The load averages given with each setup count the
+the same cores; their garbage collector runs at GOGC=300 (unless GOGC is
+set), as permitd's does, so that it takes less of them. The load averages given with each setup count the
 benchmark's own processes too; much above the core count, something else
 was running. Then the QPS measured says more about the machine's other
 work than about permitd, and the column "from CPU time" beside each goal
