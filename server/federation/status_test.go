@@ -21,6 +21,17 @@ import (
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
+// newIssuer returns a new issuer key and its credential signer.
+func newIssuer(t *testing.T) (ed25519.PrivateKey, *credential.Signer) {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	signer, err := credential.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, signer
+}
+
 // TestSharedStatusIndexCollision: two replicas of one division on one
 // redis-server draw status-list entries from the same seeded random
 // sequence, so the second to issue draws the entry the first just gave:
@@ -30,11 +41,7 @@ import (
 func TestSharedStatusIndexCollision(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	_, key, _ := ed25519.GenerateKey(nil)
-	signer, err := credential.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, signer := newIssuer(t)
 	const division = "330604"
 	seed := [32]byte{6}
 	var services []*permit.Service
@@ -115,11 +122,7 @@ func TestSharedStatusIndexCollision(t *testing.T) {
 // entries (a suspension included), published under a higher version.
 func TestStatusListAfterRestart(t *testing.T) {
 	ctx := t.Context()
-	_, key, _ := ed25519.GenerateKey(nil)
-	signer, err := credential.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, signer := newIssuer(t)
 	const division = "330604"
 	path := filepath.Join(t.TempDir(), "permits.db")
 	publish := func(s *Status) *statuslist.Snapshot {
