@@ -167,7 +167,7 @@ func residencePeriods(v *apierror.Violations, in []*epermitv1.ResidencePeriod, d
 //
 // With sign, the permit's credential is signed while the write commits
 // and signed returns it when the permit written is p; it is nil for a
-// replay. The signature costs about as much CPU as the rest of the call,
+// replay. The signature is about a third of the call's CPU,
 // and under load a commit waits for the disk with the CPU idle.
 func (s *Service) create(ctx context.Context, req proto.Message, reqID string, p *epermitv1.Permit, sign bool) (
 	written *epermitv1.Permit, signed func() (*epermitv1.Credential, error), err error) {
