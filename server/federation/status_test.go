@@ -32,6 +32,21 @@ func newIssuer(t *testing.T) (ed25519.PrivateKey, *credential.Signer) {
 	return key, signer
 }
 
+// published is s's list as it publishes it now, verified with the
+// issuer's key.
+func published(t *testing.T, s *Status, key ed25519.PrivateKey) *statuslist.Snapshot {
+	t.Helper()
+	data, _, err := s.Publication(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := statuslist.Verify(data, key.Public(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
 // TestSharedStatusIndexCollision: two replicas of one division on one
 // redis-server draw status-list entries from the same seeded random
 // sequence, so the second to issue draws the entry the first just gave:
@@ -97,15 +112,7 @@ func TestSharedStatusIndexCollision(t *testing.T) {
 
 	var snaps []*statuslist.Snapshot
 	for _, s := range statuses {
-		data, _, err := s.Publication(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := statuslist.Verify(data, key.Public(), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		snaps = append(snaps, snap)
+		snaps = append(snaps, published(t, s, key))
 	}
 	if a, b := snaps[0], snaps[1]; a.Version != b.Version || a.Size != b.Size || a.Digest != b.Digest {
 		t.Fatalf("the replicas publish different lists: version %d/%d, size %d/%d", a.Version, b.Version, a.Size, b.Size)
@@ -125,18 +132,6 @@ func TestStatusListAfterRestart(t *testing.T) {
 	key, signer := newIssuer(t)
 	const division = "330604"
 	path := filepath.Join(t.TempDir(), "permits.db")
-	publish := func(s *Status) *statuslist.Snapshot {
-		t.Helper()
-		data, _, err := s.Publication(ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		snap, err := statuslist.Verify(data, key.Public(), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
-	}
 	open := func() (*bolt.Store, *Status) {
 		t.Helper()
 		st, err := bolt.Open(path, &bolt.Options{NoSync: true})
@@ -170,14 +165,14 @@ func TestStatusListAfterRestart(t *testing.T) {
 		PermitId: issued[0].Id, Version: 1, Reason: "住址核查"}); err != nil {
 		t.Fatal(err)
 	}
-	before := publish(status)
+	before := published(t, status, key)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	st, status = open()
 	defer st.Close()
-	after := publish(status)
+	after := published(t, status, key)
 	if after.Version <= before.Version || after.Size != before.Size {
 		t.Fatalf("after the restart: version %d -> %d, size %d -> %d", before.Version, after.Version, before.Size, after.Size)
 	}
