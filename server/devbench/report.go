@@ -203,6 +203,11 @@ names contain the text (and writes no report), and `+"`--profile <folder>`"+`
 saves a CPU profile of the first permitd over each measurement, for
 `+"`go tool pprof`"+`; the profiler turns the permitd's metrics on, which cost a
 little CPU of their own.
+
+The goals are the issue's, for the node as it starts by default (bbolt).
+The Redis setups show what a store shared by replicas costs: every read
+and write is a round trip to a redis-server on the same two cores, and
+every write waits for its appendfsync (docs/storage.md, docs/operations.md).
 `, m.CPU, m.Cores, m.Go, m.Date.Format("2006-01-02 15:04 UTC"), command, o.duration, o.callers, connsPerReplica, o.permits,
 		service, department)
 	for _, sr := range setups {
