@@ -16,6 +16,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/department"
 	"github.com/yrd-epermit/epermit/server/devdepartment/sim"
+	"github.com/yrd-epermit/epermit/store"
 
 	departmentv1 "github.com/yrd-epermit/epermit/proto/epermit/department/v1"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
@@ -218,4 +219,83 @@ func report(b *testing.B, lat []time.Duration, elapsed time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkOutboxPath is the router's share of a delivery along the whole
+// path a node takes, at 50 requests in flight: from SubmitServiceRequest's
+// answer until the outcome is recorded, less the department call. It
+// counts what BenchmarkDeliver leaves out: waking the outbox, the claim
+// (a commit), reading the request again, besides the call's own overhead
+// and the record. Each of 50 callers submits a request and waits for its
+// outcome before the next; the outbox has a worker for each, so none
+// waits for a worker. The department is the simulator process answering
+// after 50 ms ± 25 ms.
+func BenchmarkOutboxPath(b *testing.B) {
+	bin := buildSimulator(b)
+	h := newHarness(b, options{noOutbox: true})
+	p := h.permit(b, 24)
+	const latency = 50 * time.Millisecond
+	a := &timedAdapter{Adapter: startSimulator(b, bin, "hrss", latency, latency/2), calls: map[string]time.Duration{}}
+	rec := &recordedStore{Store: h.store}
+	cfg := h.svc.cfg
+	cfg.Store = rec
+	svc := New(cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		svc.RunOutbox(ctx, OutboxConfig{Departments: map[string]department.Adapter{"hrss": a}, DefaultTimeout: 5 * time.Second,
+			MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Second, Workers: callers, Poll: 100 * time.Millisecond})
+	}()
+	defer func() { cancel(); <-done }()
+
+	added := make([]time.Duration, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	concurrently(b.N, func(i int) {
+		resp, err := svc.SubmitServiceRequest(context.Background(), &epermitv1.SubmitServiceRequestRequest{
+			RequestId: newRequestID(), Service: "unemployment_registration",
+			Permit: &epermitv1.ServicePermit{Subject: &epermitv1.ServicePermit_PermitId{PermitId: p.Id}}})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		t0, id := time.Now(), resp.GetRequest().GetId()
+		<-rec.outcome(id)
+		total := time.Since(t0)
+		a.mu.Lock()
+		added[i] = total - a.calls[id]
+		a.mu.Unlock()
+	})
+	report(b, added, time.Since(start))
+}
+
+// recordedStore is a store that tells when each service request's outcome
+// (the write that ends its delivery) is written.
+type recordedStore struct {
+	store.Store
+	outcomes sync.Map // request id -> *outcomeSignal
+}
+
+// outcomeSignal is closed once, when the outcome is written.
+type outcomeSignal struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *recordedStore) WriteServiceRequest(ctx context.Context, w store.ServiceRequestWrite) error {
+	err := s.Store.WriteServiceRequest(ctx, w)
+	if err == nil && w.Request.GetAttempts() > 0 && w.Request.GetNextAttemptTime() == nil {
+		o := s.signal(w.Request.GetId())
+		o.once.Do(func() { close(o.done) })
+	}
+	return err
+}
+
+// outcome is closed when the request's outcome is written.
+func (s *recordedStore) outcome(id string) <-chan struct{} { return s.signal(id).done }
+
+func (s *recordedStore) signal(id string) *outcomeSignal {
+	o, _ := s.outcomes.LoadOrStore(id, &outcomeSignal{done: make(chan struct{})})
+	return o.(*outcomeSignal)
 }
