@@ -91,6 +91,7 @@ type Store struct {
 	srPermits *permitRequests
 	writes    *committer // runs every write transaction
 	tokens    accountCache
+	claims    claims // of deliveries
 }
 
 // Store implements the store contract.

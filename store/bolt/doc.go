@@ -87,11 +87,12 @@
 //
 //   - service_request_outbox: the requests whose delivery is pending.
 //     Key = 8-byte Unix time of next_attempt_time in nanoseconds (clamped
-//     at zero) || request id; value = the claim that holds the request
-//     (ClaimDeliveries): 8-byte Unix time in nanoseconds until which it is
-//     held, or empty for none. A request has a key exactly while its
-//     next_attempt_time is set; the due requests are the keys up to now,
-//     less those held past now. A claim leaves the key where it is.
+//     at zero) || request id; value empty. A request has a key exactly
+//     while its next_attempt_time is set; the due requests are the keys up
+//     to now, less those a claim holds. Claims (ClaimDeliveries) are held
+//     in memory; files written before that may hold in a value the 8-byte
+//     Unix time in nanoseconds until which a claim held the request,
+//     honoured until then and cleared by the request's next write.
 //
 //   - service_request_events: the event log of service requests. Key =
 //     8-byte seq, from 1, without gaps; value = the request as that write

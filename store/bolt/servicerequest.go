@@ -151,7 +151,7 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 	if err != nil {
 		return fmt.Errorf("bolt: marshal service request %s: %w", r.GetId(), err)
 	}
-	return s.batchMaybeLazy(ctx, "write service request "+r.GetId(), w.Lazy, func(tx *bbolt.Tx) (refused, err error) {
+	err = s.batchMaybeLazy(ctx, "write service request "+r.GetId(), w.Lazy, func(tx *bbolt.Tx) (refused, err error) {
 		reqs := tx.Bucket(bucketServiceReqs)
 		reqs.FillPercent = 1 // ids start with their time: appends
 		if isDuplicate(tx, w.RequestID) {
@@ -186,6 +186,10 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 		}
 		return nil, finishWrite(tx, w.RequestID, encodePendingRequest(kindServiceRequest, w.RequestHash, data), w.Audit)
 	})
+	if err == nil {
+		s.claims.end(r.GetId(), r.GetVersion()) // the write ends the claims made before it
+	}
+	return err
 }
 
 // appendEvent appends the marshalled request data to the event log under
