@@ -384,12 +384,6 @@ type ServiceRequestWrite struct {
 	// Audit, when set, is appended to the audit log in the same
 	// transaction.
 	Audit *epermitv1.AuditEntry
-	// Lazy lets the store acknowledge the write before it is durable: it
-	// becomes durable with a later durable write, or is lost whole in a
-	// crash before one. Only for writes whose loss repeats idempotent
-	// work (the outcome of a delivery: the request is still due as last
-	// durably written, and is delivered again under the same id).
-	Lazy bool
 }
 
 // ServiceRequestEvent is one change of state of a service request.

@@ -254,7 +254,6 @@ func (s *Service) record(ctx context.Context, delivered *epermitv1.ServiceReques
 		next.UpdateTime = timestamppb.New(now)
 		err := s.cfg.Store.WriteServiceRequest(ctx, store.ServiceRequestWrite{
 			PrevVersion: cur.Version, Request: next, Event: event, Audit: s.outboxEntry(next),
-			Lazy: true, // lost in a crash, the delivery is made again under the same id
 		})
 		if errors.Is(err, store.ErrConflict) {
 			if cur, err = s.cfg.Store.GetServiceRequest(ctx, delivered.Id); err != nil {

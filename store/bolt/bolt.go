@@ -239,12 +239,6 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 // refusal, or the failure wrapped with what, or nil once the write is
 // committed (and durable, unless the store was opened with NoSync).
 func (s *Store) batch(ctx context.Context, what string, fn func(*bbolt.Tx) (refused, err error)) error {
-	return s.batchMaybeLazy(ctx, what, false, fn)
-}
-
-// batchMaybeLazy is batch; a lazy write may return before it is durable
-// (committer.doLazy).
-func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn func(*bbolt.Tx) (refused, err error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -254,11 +248,7 @@ func (s *Store) batchMaybeLazy(ctx context.Context, what string, lazy bool, fn f
 		return store.ErrClosed
 	}
 	var refused error
-	do := s.writes.do
-	if lazy {
-		do = s.writes.doLazy
-	}
-	err := do(func(tx *bbolt.Tx) error {
+	err := s.writes.do(func(tx *bbolt.Tx) error {
 		var err error
 		refused, err = fn(tx)
 		return err

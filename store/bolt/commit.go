@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,10 +13,6 @@ import (
 type call struct {
 	fn   func(*bbolt.Tx) error
 	done chan error // receives the outcome, once
-	// lazy writes may be told of their commit before it is synced: a
-	// transaction of lazy writes only is committed without fdatasync,
-	// and becomes durable with the next synced commit.
-	lazy bool
 }
 
 // committer runs writes in shared read-write transactions: one
@@ -88,11 +83,6 @@ func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
 // again together.
 func (c *committer) do(fn func(*bbolt.Tx) error) error {
 	return c.submit(&call{fn: fn, done: make(chan error, 1)})
-}
-
-// doLazy is do for a write that may be acknowledged before it is durable.
-func (c *committer) doLazy(fn func(*bbolt.Tx) error) error {
-	return c.submit(&call{fn: fn, done: make(chan error, 1), lazy: true})
 }
 
 func (c *committer) submit(cl *call) error {
@@ -193,12 +183,6 @@ func (c *committer) commit(batch []*call) {
 // commit.
 func (c *committer) run(calls []*call) (failed int, err error) {
 	failed = -1
-	if !c.db.NoSync && !slices.ContainsFunc(calls, func(cl *call) bool { return !cl.lazy }) {
-		// Only lazy writes: commit without fdatasync. The committer is
-		// bbolt's only writer, and only commits read NoSync.
-		c.db.NoSync = true
-		defer func() { c.db.NoSync = false }()
-	}
 	err = c.update(func(tx *bbolt.Tx) error {
 		for i, cl := range calls {
 			if err := safely(cl.fn, tx); err != nil {

@@ -151,7 +151,7 @@ func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestW
 	if err != nil {
 		return fmt.Errorf("bolt: marshal service request %s: %w", r.GetId(), err)
 	}
-	err = s.batchMaybeLazy(ctx, "write service request "+r.GetId(), w.Lazy, func(tx *bbolt.Tx) (refused, err error) {
+	err = s.batch(ctx, "write service request "+r.GetId(), func(tx *bbolt.Tx) (refused, err error) {
 		reqs := tx.Bucket(bucketServiceReqs)
 		reqs.FillPercent = 1 // ids start with their time: appends
 		if isDuplicate(tx, w.RequestID) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -287,27 +286,4 @@ func deliverRequest(ctx context.Context, s *Store, r *epermitv1.ServiceRequest) 
 	d.UpdateTime = timestamppb.Now()
 	d.History = append(d.History, &epermitv1.StateChange{State: d.State, Time: d.UpdateTime, Actor: "outbox"})
 	return s.WriteServiceRequest(ctx, store.ServiceRequestWrite{PrevVersion: r.Version, Request: d, Event: true})
-}
-
-// TestLazyCommitSkipsOnlyItsOwnSync: a transaction of lazy writes only is
-// committed without fdatasync, and the store's writes after it are synced
-// again; a lazy write in a batch with a durable one is synced with it.
-func TestLazyCommitSkipsOnlyItsOwnSync(t *testing.T) {
-	s := openTest(t, filepath.Join(t.TempDir(), "epermit.db"), nil)
-	defer s.Close()
-	var synced []bool
-	s.writes.update = func(fn func(*bbolt.Tx) error) error {
-		synced = append(synced, !s.db.NoSync)
-		return s.db.Update(fn)
-	}
-	lazy := func(tx *bbolt.Tx) error { return nil }
-	if err := s.writes.doLazy(lazy); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.writes.do(lazy); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(synced, []bool{false, true}) || s.db.NoSync {
-		t.Fatalf("commits synced %v, NoSync now %v; want [false true], false", synced, s.db.NoSync)
-	}
 }

@@ -139,7 +139,7 @@
 // A write is acknowledged when Redis has run its script; it is on disk
 // then only with appendonly yes and appendfsync always, the setting the
 // tests use (with everysec a crash may lose the last second of
-// acknowledged writes). ServiceRequestWrite.Lazy changes nothing here.
+// acknowledged writes).
 //
 // # Reads
 //

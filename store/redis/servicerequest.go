@@ -148,8 +148,8 @@ func (s *Store) eventHead(ctx context.Context) (uint64, error) {
 // WriteServiceRequest stores w.Request, its outbox member, its permit
 // index member, its event, its request record and its audit entry, after
 // the checks that store.Store.WriteServiceRequest lists, all in one
-// script. w.Lazy changes nothing: every write is as durable as the
-// server's appendfsync setting makes it. On success w.Audit holds its
+// script, as durable as the server's appendfsync setting makes it. On
+// success w.Audit holds its
 // seq, prev_hash and hash. Before any script it refuses a request without
 // an id and a version other than w.PrevVersion+1.
 func (s *Store) WriteServiceRequest(ctx context.Context, w store.ServiceRequestWrite) error {

@@ -174,7 +174,7 @@ func populate(t testing.TB, s store.Store, n int) *fill {
 		if i%2 == 1 { // delivered: out of the outbox
 			d := proto.CloneOf(r)
 			d.Version, d.State, d.NextAttemptTime = 2, epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_ROUTED, nil
-			must("deliver service request", s.WriteServiceRequest(ctx, store.ServiceRequestWrite{PrevVersion: 1, Request: d, Event: true, Lazy: true}))
+			must("deliver service request", s.WriteServiceRequest(ctx, store.ServiceRequestWrite{PrevVersion: 1, Request: d, Event: true}))
 		}
 	}
 	for i := range n {

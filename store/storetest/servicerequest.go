@@ -806,24 +806,3 @@ func testServiceRequestConcurrent(t *testing.T, b Backend) {
 		t.Fatalf("due after the race: %q, want %d with %s last", got, writers, r.Id)
 	}
 }
-
-// testServiceRequestLazy checks that a lazy write is a write like any
-// other: visible at once, with its event, and kept across a clean reopen.
-func testServiceRequestLazy(t *testing.T, b Backend) {
-	s := b.Open(t)
-	r := NewServiceRequest(ServiceRequestID(1), PermitID(1))
-	mustWriteSR(t, s, r, "", true)
-	done := nextSR(r, toState(epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_COMPLETED, srStart.Add(time.Minute)))
-	done.NextAttemptTime = nil
-	if err := s.WriteServiceRequest(t.Context(), store.ServiceRequestWrite{PrevVersion: r.Version, Request: done, Event: true, Lazy: true}); err != nil {
-		t.Fatal(err)
-	}
-	wantSR(t, s, done)
-	if due := dueIDs(t, s, srStart.Add(time.Hour), 10); len(due) != 0 {
-		t.Fatalf("a lazily completed request is still due: %v", due)
-	}
-	s = b.Reopen(t, s)
-	t.Cleanup(func() { s.Close() })
-	wantSR(t, s, done)
-	wantEvents(t, s, r, done)
-}

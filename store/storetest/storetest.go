@@ -80,7 +80,6 @@ func Run(t *testing.T, b Backend) {
 		{"ApplicationList", testApplicationList},
 		{"ApplicationAudit", testApplicationAudit},
 		{"ServiceRequests", testServiceRequests},
-		{"ServiceRequestLazy", testServiceRequestLazy},
 		{"ServiceRequestIdempotency", testServiceRequestIdempotency},
 		{"ServiceRequestList", testServiceRequestList},
 		{"ServiceRequestOutbox", testServiceRequestOutbox},
