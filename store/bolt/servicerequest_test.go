@@ -287,3 +287,33 @@ func deliverRequest(ctx context.Context, s *Store, r *epermitv1.ServiceRequest) 
 	d.History = append(d.History, &epermitv1.StateChange{State: d.State, Time: d.UpdateTime, Actor: "outbox"})
 	return s.WriteServiceRequest(ctx, store.ServiceRequestWrite{PrevVersion: r.Version, Request: d, Event: true})
 }
+
+// TestDeliveryIsSynced: a request's submission, its claim and the record
+// of its delivery leave nothing unsynced. A commit with NoSync set would
+// leave its meta page and its pages dirty together, and a power cut could
+// then leave the file damaged (docs/storage.md, "Group commit").
+func TestDeliveryIsSynced(t *testing.T) {
+	s := tempStore(t, nil)
+	var commits, unsynced int
+	s.writes.update = func(fn func(*bbolt.Tx) error) error {
+		commits++
+		if s.db.NoSync {
+			unsynced++
+		}
+		return s.db.Update(fn)
+	}
+	ctx := t.Context()
+	if _, err := submit(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	due, err := s.ClaimDeliveries(ctx, time.Now().Add(time.Second), time.Minute, 1)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("claimed %d, %v; want 1", len(due), err)
+	}
+	if err := deliverRequest(ctx, s, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	if commits != 2 || unsynced > 0 {
+		t.Fatalf("%d commits, %d of them without fdatasync; want 2 synced (the claim commits nothing)", commits, unsynced)
+	}
+}
