@@ -204,9 +204,9 @@ func percentiles(b *testing.B, prefix string, lat []time.Duration) {
 // (about 900 requests a second); its answers vary, as a department's do,
 // so that the callers do not fall into step.
 //
-// It reports three shares of the time from SubmitServiceRequest's answer
-// to the outcome's record, less the department call (the adapter's Submit,
-// transport included):
+// Of the time from SubmitServiceRequest's answer to the outcome's record,
+// less the department call (the adapter's Submit, transport included), it
+// reports:
 //   - p50/p99: the router's, before the call (waking the outbox, the
 //     claim, reading the request again: also dispatch-p50/p99) and after
 //     it, until the outcome is handed to the store;
@@ -248,6 +248,9 @@ func BenchmarkOutboxPath(b *testing.B) {
 		o := rec.signal(id)
 		<-o.done
 		written, call := time.Now(), a.call(id)
+		if o.state != epermitv1.ServiceRequestState_SERVICE_REQUEST_STATE_COMPLETED {
+			b.Errorf("request %s ended %v, want COMPLETED", id, o.state)
+		}
 		dispatch[i] = call.start.Sub(t0)
 		router[i] = dispatch[i] + o.handed.Sub(call.end)
 		write[i] = written.Sub(o.handed)
@@ -270,7 +273,8 @@ type recordedStore struct {
 // outcomeSignal tells when a request's outcome was handed to the store,
 // and is closed once the store has written it.
 type outcomeSignal struct {
-	handed time.Time // set before done is closed
+	handed time.Time // set before done is closed, with state
+	state  epermitv1.ServiceRequestState
 	once   sync.Once
 	done   chan struct{}
 }
@@ -282,7 +286,7 @@ func (s *recordedStore) WriteServiceRequest(ctx context.Context, w store.Service
 	if err == nil && outcome {
 		o := s.signal(w.Request.GetId())
 		o.once.Do(func() {
-			o.handed = handed
+			o.handed, o.state = handed, w.Request.GetState()
 			close(o.done)
 		})
 	}
