@@ -71,92 +71,81 @@ func (c OutboxConfig) lease() time.Duration {
 }
 
 // RunOutbox delivers due requests until ctx ends, then waits for the
-// deliveries in flight. When workers are free it claims as many due
-// requests as there are free workers (Store.ClaimDeliveries) for the
-// lease, so that no other replica on the same store delivers them
-// meanwhile; the outcome it records ends the claim, and the requests of
-// a replica that died are taken over when their lease runs out. Every
-// delivery is a call to the department with the request's id as
-// idempotency key, so a delivery repeated after a crash is the same
-// request to the department.
+// deliveries in flight. It runs cfg.Workers workers. Each claims one due
+// request at a time (Store.ClaimDeliveries) for the lease, so that no
+// other replica on the same store delivers it meanwhile, delivers it and
+// claims the next; the outcome it records ends the claim, and the
+// requests of a replica that died are taken over when their lease runs
+// out. A worker that finds nothing due waits until a request becomes due
+// here (SubmitServiceRequest wakes one waiting worker) or until cfg.Poll
+// has passed. Every delivery is a call to the department with the
+// request's id as idempotency key, so a delivery repeated after a crash
+// is the same request to the department.
 func (s *Service) RunOutbox(ctx context.Context, cfg OutboxConfig) {
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		inFlight = map[string]bool{}
-		slots    = make(chan struct{}, max(cfg.Workers, 1))
-		lease    = cfg.lease()
-	)
-	defer wg.Wait()
-	for {
-		free := takeSlots(ctx, slots)
-		if free == 0 {
-			return
-		}
-		due, err := s.cfg.Store.ClaimDeliveries(ctx, s.cfg.Clock(), lease, free)
+	o := &outbox{svc: s, cfg: cfg, lease: cfg.lease(), inFlight: map[string]bool{}}
+	var wg sync.WaitGroup
+	for range max(cfg.Workers, 1) {
+		wg.Go(func() { o.work(ctx) })
+	}
+	wg.Wait()
+}
+
+// outbox is the state its workers share.
+type outbox struct {
+	svc   *Service
+	cfg   OutboxConfig
+	lease time.Duration
+
+	mu       sync.Mutex
+	inFlight map[string]bool // ids being delivered here
+}
+
+// work claims and delivers due requests one at a time until ctx ends.
+func (o *outbox) work(ctx context.Context) {
+	s := o.svc
+	poll := time.NewTimer(o.cfg.Poll)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		due, err := s.cfg.Store.ClaimDeliveries(ctx, s.cfg.Clock(), o.lease, 1)
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Error("outbox: claim due deliveries", "err", err)
 		}
-		for range free - len(due) {
-			<-slots
-		}
-		for _, r := range due {
-			mu.Lock()
-			busy := inFlight[r.Id]
-			inFlight[r.Id] = true
-			mu.Unlock()
-			if busy {
-				// Still being delivered here past its lease: that
-				// delivery records the outcome.
-				<-slots
-				continue
+		if len(due) == 0 {
+			poll.Reset(o.cfg.Poll)
+			select {
+			case <-ctx.Done():
+			case <-s.kick:
+			case <-poll.C:
 			}
-			wg.Go(func() {
-				defer func() {
-					<-slots
-					mu.Lock()
-					delete(inFlight, r.Id)
-					mu.Unlock()
-				}()
-				// Deliver only what is still due as claimed: a write
-				// since the claim (a cancellation, an outcome) ended it.
-				cur, err := s.cfg.Store.GetServiceRequest(ctx, r.Id)
-				if err != nil || cur.Version != r.Version || cur.NextAttemptTime == nil {
-					return
-				}
-				s.deliver(ctx, cfg, cur)
-			})
+			continue
 		}
-		if len(due) == free {
-			continue // more may be due
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.kick:
-		case <-time.After(cfg.Poll):
-		}
+		s.wake() // more may be due: another waiting worker looks too
+		o.deliver(ctx, due[0])
 	}
 }
 
-// takeSlots waits for a free worker slot and takes it with every other
-// free one, returning how many it took; 0 when ctx ends first.
-func takeSlots(ctx context.Context, slots chan struct{}) int {
-	select {
-	case slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0
+// deliver delivers the claimed request r unless it is still being
+// delivered here past its lease (that delivery records the outcome) or
+// was written since the claim (a cancellation, an outcome), which ended
+// the claim.
+func (o *outbox) deliver(ctx context.Context, r *epermitv1.ServiceRequest) {
+	o.mu.Lock()
+	busy := o.inFlight[r.Id]
+	o.inFlight[r.Id] = true
+	o.mu.Unlock()
+	if busy {
+		return
 	}
-	n := 1
-	for n < cap(slots) {
-		select {
-		case slots <- struct{}{}:
-			n++
-		default:
-			return n
-		}
+	defer func() {
+		o.mu.Lock()
+		delete(o.inFlight, r.Id)
+		o.mu.Unlock()
+	}()
+	cur, err := o.svc.cfg.Store.GetServiceRequest(ctx, r.Id)
+	if err != nil || cur.Version != r.Version || cur.NextAttemptTime == nil {
+		return
 	}
-	return n
+	o.svc.deliver(ctx, o.cfg, cur)
 }
 
 // deliver makes one delivery attempt of r and records its outcome.

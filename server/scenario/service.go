@@ -63,7 +63,7 @@ type Service struct {
 	epermitv1.UnsafeScenarioServiceServer
 	cfg    Config
 	events *notifier
-	// kick wakes the outbox when a request becomes due now.
+	// kick wakes an outbox worker when a request becomes due now.
 	kick chan struct{}
 }
 
@@ -281,10 +281,16 @@ var errUnchanged = errors.New("scenario: unchanged")
 func (s *Service) written(r *epermitv1.ServiceRequest) {
 	s.events.notify()
 	if r.NextAttemptTime != nil {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.wake()
+	}
+}
+
+// wake wakes one outbox worker waiting for a due request, or the next
+// one to wait when none is.
+func (s *Service) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
