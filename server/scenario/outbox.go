@@ -41,8 +41,8 @@ type OutboxConfig struct {
 	Backoff, MaxBackoff time.Duration
 	// Workers bounds the deliveries in flight.
 	Workers int
-	// Poll is how often the outbox looks for due requests when nothing
-	// woke it.
+	// Poll is how often a waiting worker looks for due requests when
+	// nothing woke it.
 	Poll time.Duration
 }
 
