@@ -294,6 +294,9 @@ func Bootstrap(ctx context.Context, st store.Store, divisionCode, tokenFile stri
 		return false, fmt.Errorf("bootstrap admin token: %w (remove it if no account was ever created)", err)
 	}
 	_, werr := fmt.Fprintln(f, token)
+	if werr == nil {
+		werr = f.Sync() // the token is the only way in: on disk before the account exists
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
