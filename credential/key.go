@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 )
 
 // PEM block types of the key files.
@@ -76,48 +78,13 @@ func createKey(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("credential: encode issuer key: %w", err)
 	}
 	data := pem.EncodeToMemory(&pem.Block{Type: privateKeyType, Bytes: der})
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("credential: write issuer key: %w", err)
+	}
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("credential: write issuer key: %w", err)
 	}
 	return key, nil
-}
-
-// writeFileAtomic writes data to a new file at path with mode 0600,
-// through a temporary file in the same directory renamed into place.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable. Some file systems cannot sync a directory;
-	// the key is in place either way.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // MarshalPublicKeyPEM returns a PEM "PUBLIC KEY" (PKIX) block of an

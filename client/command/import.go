@@ -21,6 +21,7 @@ import (
 
 	"github.com/yrd-epermit/epermit/client"
 	"github.com/yrd-epermit/epermit/client/importcsv"
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
@@ -433,23 +434,7 @@ func writeImportState(path string, st importState) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, append(b, '\n'), 0o600)
 }
 
 // openErrorFile opens the error file for appending after the rows that

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 	"github.com/yrd-epermit/epermit/trust"
 )
 
@@ -94,7 +95,7 @@ func (o *trustSignOptions) run(cmd *cobra.Command, _ []string) error {
 	if err := src.save(o.source); err != nil {
 		return err
 	}
-	if err := writeFileReplacing(o.out, data, 0o644); err != nil {
+	if err := atomicfile.Write(o.out, data, 0o644); err != nil {
 		return fmt.Errorf("writing the signed list: %w", err)
 	}
 	p := trustPrinterOf(o.global)

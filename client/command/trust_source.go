@@ -10,12 +10,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 	"github.com/yrd-epermit/epermit/trust"
 )
 
@@ -90,7 +90,7 @@ func (s *trustSource) save(path string) error {
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("writing the trust list source: %w", err)
 	}
-	if err := writeFileReplacing(path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("writing the trust list source: %w", err)
 	}
 	return nil
@@ -209,34 +209,4 @@ func algorithmName(pub crypto.PublicKey) string {
 		return trust.AlgorithmES256
 	}
 	return ""
-}
-
-// writeFileReplacing writes data to path through a temporary file in the
-// same directory renamed into place, so that readers (a node watching the
-// file) never see it half written.
-func writeFileReplacing(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

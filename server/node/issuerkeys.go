@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/yrd-epermit/epermit/credential"
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 	"github.com/yrd-epermit/epermit/trust"
 )
 
@@ -122,11 +123,12 @@ func NewIssuerKey(data string) (kid, publicPEM string, err error) {
 		return "", "", err
 	}
 	publicPEM = filepath.Join(data, "issuer-"+kid+".pem")
-	if err := os.WriteFile(publicPEM, pem, 0o644); err != nil {
+	if err := atomicfile.Write(publicPEM, pem, 0o644); err != nil {
 		return "", "", err
 	}
 	if err := os.Rename(tmp, filepath.Join(data, "issuer-"+kid+".key")); err != nil {
 		return "", "", err
 	}
+	atomicfile.SyncDir(data)
 	return kid, publicPEM, nil
 }

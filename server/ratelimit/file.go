@@ -8,9 +8,10 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 )
 
 // FileOverrides keeps the overrides of a single node (the bbolt store) in
@@ -115,38 +116,13 @@ func (f *FileOverrides) sorted() []Override {
 }
 
 // write replaces the file with the current overrides; f.mu must be held.
-func (f *FileOverrides) write() (err error) {
+func (f *FileOverrides) write() error {
 	b, err := json.MarshalIndent(f.sorted(), "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".*.tmp") // mode 0600
-	if err != nil {
+	if err := atomicfile.Write(f.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("ratelimit: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("ratelimit: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("ratelimit: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ratelimit: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
-		return fmt.Errorf("ratelimit: %w", err)
-	}
-	// Make the rename durable; some file systems cannot sync a directory.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }
