@@ -82,10 +82,7 @@ func newCommitter(db *bbolt.DB, maxSize int, linger time.Duration) *committer {
 // runs again alone, so that its failure is its own, and the others run
 // again together.
 func (c *committer) do(fn func(*bbolt.Tx) error) error {
-	return c.submit(&call{fn: fn, done: make(chan error, 1)})
-}
-
-func (c *committer) submit(cl *call) error {
+	cl := &call{fn: fn, done: make(chan error, 1)}
 	if c.linger == 0 && !c.busy.Load() && c.queued.Load() == 0 && c.committing.TryLock() {
 		c.commit([]*call{cl})
 		c.committing.Unlock()
