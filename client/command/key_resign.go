@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/yrd-epermit/epermit/client"
+	"github.com/yrd-epermit/epermit/internal/atomicfile"
 	epermitv1 "github.com/yrd-epermit/epermit/proto/epermit/v1"
 )
 
@@ -217,7 +219,7 @@ func (e *credentialExport) write(creds []*epermitv1.ResignedCredential) error {
 	return nil
 }
 
-// commit flushes, syncs and renames the file to its name.
+// commit flushes, syncs and renames the file to its name, durably (atomicfile.SyncDir).
 func (e *credentialExport) commit() error {
 	if err := e.w.Flush(); err != nil {
 		return fmt.Errorf("writing %s: %w", e.f.Name(), err)
@@ -229,7 +231,11 @@ func (e *credentialExport) commit() error {
 		return fmt.Errorf("writing %s: %w", e.f.Name(), err)
 	}
 	e.f = nil
-	return os.Rename(e.path+".tmp", e.path)
+	if err := os.Rename(e.path+".tmp", e.path); err != nil {
+		return err
+	}
+	atomicfile.SyncDir(filepath.Dir(e.path))
+	return nil
 }
 
 // abandon removes the temporary file of an export not committed.
